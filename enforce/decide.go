@@ -1,0 +1,286 @@
+// Package enforce is the pure decision: given a policy snapshot, a token, a
+// target and the facts looked up about it, it says allow, deny, or which fact
+// it still needs. It does no I/O, so the handler decides what to look up and
+// the decision itself is a table-testable function.
+package enforce
+
+import (
+	"strings"
+
+	"github.com/patgate/patgate/target"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// Token is what the decision knows about the request's credential.
+type Token struct {
+	Class       tokenclass.Class
+	Fingerprint tokenclass.Fingerprint
+	// Owner is the lowercase login of the token's owner learned from the
+	// host, used when the feed's record does not name it. OwnerKnown is
+	// true once the host was asked, even if it could not tell (Owner "").
+	Owner      string
+	OwnerKnown bool
+}
+
+// Outcome is what the handler does with a request.
+type Outcome uint8
+
+const (
+	// Allow forwards the request unchanged.
+	Allow Outcome = iota
+	// Deny answers 403 with the decision's message.
+	Deny
+	// NeedResource asks the handler to look up the target's owner and
+	// visibility and decide again.
+	NeedResource
+	// NeedTokenOwner asks the handler to learn the token owner's login and
+	// decide again.
+	NeedTokenOwner
+	// Unavailable answers 503: a fact the policy needs could not be had.
+	Unavailable
+)
+
+var outcomeNames = [...]string{"allow", "deny", "need_resource", "need_token_owner", "unavailable"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "invalid"
+}
+
+// Reason is why a decision came out as it did. The set is closed, so reasons
+// can label metrics.
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	// ReasonNotGoverned: the token class or the organization is not governed.
+	ReasonNotGoverned
+	// ReasonUnscoped: the request names no governed resource.
+	ReasonUnscoped
+	// ReasonAllowed: the policies let this token class in.
+	ReasonAllowed
+	// ReasonUserOwned: resources owned by a user are never restricted.
+	ReasonUserOwned
+	// ReasonPublicRead: a read of a public resource is always allowed.
+	ReasonPublicRead
+	// ReasonApproved: the fine-grained token is approved by the organization.
+	ReasonApproved
+	// ReasonOrgOwner: the fine-grained token belongs to an organization owner.
+	ReasonOrgOwner
+	ReasonClassicRestricted
+	ReasonFineGrainedRestricted
+	// ReasonFineGrainedNotOptedIn: neither the enterprise nor the
+	// organization opted in to fine-grained PATs.
+	ReasonFineGrainedNotOptedIn
+	ReasonApprovalPending
+	ReasonApprovalDenied
+	ReasonApprovalRevoked
+	// ReasonApprovalMissing: the token never asked for approval.
+	ReasonApprovalMissing
+	// ReasonUndetermined: the request's targets could not be worked out and
+	// a restriction could apply to the token.
+	ReasonUndetermined
+	// ReasonNoFeed: no policy feed has been loaded yet.
+	ReasonNoFeed
+	// ReasonLookupFailed: the host could not be asked about the target.
+	ReasonLookupFailed
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"none", "not_governed", "unscoped", "allowed", "user_owned", "public_read",
+	"approved", "org_owner", "classic_restricted", "fine_grained_restricted",
+	"fine_grained_not_opted_in", "approval_pending", "approval_denied",
+	"approval_revoked", "approval_missing", "undetermined", "no_feed",
+	"lookup_failed",
+}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "invalid"
+}
+
+// Reasons lists every reason, for documentation and metric pre-registration.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// Decision is the outcome for one request.
+type Decision struct {
+	Outcome Outcome
+	Reason  Reason
+	// Subject names whose rule decided: an organization login, or the
+	// enterprise slug (empty when the feed names none).
+	Subject string
+	// Class is the token class the decision was about; messages name it.
+	Class tokenclass.Class
+	// FeedVersion is the version of the policy that decided, 0 without one.
+	FeedVersion int64
+}
+
+// LookupFailed is the decision when a lookup the policy needs failed.
+func LookupFailed(p *Policy, tok Token) Decision {
+	return Decision{Outcome: Unavailable, Reason: ReasonLookupFailed, Class: tok.Class, FeedVersion: version(p)}
+}
+
+func version(p *Policy) int64 {
+	if p == nil {
+		return 0
+	}
+	return p.version
+}
+
+// Decide applies the policies to one target. p may be nil when no feed has
+// been loaded. res is the zero Resource until the handler has looked it up
+// because an earlier call asked for it with NeedResource.
+func Decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decision {
+	d := Decision{Class: tok.Class, FeedVersion: version(p)}
+	if !tok.Class.IsPAT() {
+		return d.with(Allow, ReasonNotGoverned, "")
+	}
+	if tgt.Scope == target.Unscoped {
+		return d.with(Allow, ReasonUnscoped, "")
+	}
+	// A policy that cannot refuse this class anywhere needs no facts.
+	if p != nil && !p.RestrictsClass(tok.Class) {
+		return d.with(Allow, ReasonAllowed, "")
+	}
+	switch tgt.Scope {
+	case target.Undetermined:
+		if p == nil {
+			return d.with(Unavailable, ReasonNoFeed, "")
+		}
+		return d.with(Deny, ReasonUndetermined, p.enterprise.Slug)
+	case target.Enterprise:
+		if p == nil {
+			return d.with(Unavailable, ReasonNoFeed, "")
+		}
+		return p.decideEnterprise(d, tgt)
+	case target.Organization:
+		login := tgt.Owner
+		if tgt.ID != 0 {
+			if !res.Known {
+				return d.with(NeedResource, ReasonNone, "")
+			}
+			login = res.OwnerLogin
+			if res.OwnerType != target.OwnerOrganization {
+				// An id that names no organization: the host answers 404.
+				return d.with(Allow, ReasonNotGoverned, "")
+			}
+		}
+		// An organization's profile is public; its lists are not, which
+		// the route table says through AnonReadable.
+		return decideOrg(p, d, tok, login, tgt.Access == target.Read && tgt.AnonReadable)
+	case target.Repository, target.User:
+		if !res.Known {
+			return d.with(NeedResource, ReasonNone, "")
+		}
+		if res.OwnerType == target.OwnerUser {
+			return d.with(Allow, ReasonUserOwned, "")
+		}
+		// An organization, or an owner the host does not know, which
+		// counts as an organization so that nothing unknown passes.
+		login := res.OwnerLogin
+		if login == "" {
+			login = tgt.Owner
+		}
+		public := tgt.Access == target.Read && tgt.AnonReadable &&
+			(tgt.Scope == target.User || res.Visibility == target.VisibilityPublic)
+		return decideOrg(p, d, tok, login, public)
+	}
+	// A scope this version does not know: refuse rather than guess.
+	return d.with(Deny, ReasonUndetermined, "")
+}
+
+func (d Decision) with(o Outcome, r Reason, subject string) Decision {
+	d.Outcome, d.Reason, d.Subject = o, r, subject
+	return d
+}
+
+func (p *Policy) decideEnterprise(d Decision, tgt target.Target) Decision {
+	subject := p.enterprise.Slug
+	if subject == "" {
+		subject = tgt.Owner
+	}
+	switch d.Class {
+	case tokenclass.Classic:
+		if p.enterprise.ClassicAccess == AccessRestrict {
+			return d.with(Deny, ReasonClassicRestricted, subject)
+		}
+	case tokenclass.FineGrained:
+		if p.enterprise.FineGrained.OptedIn && p.enterprise.FineGrained.Access == AccessRestrict {
+			return d.with(Deny, ReasonFineGrainedRestricted, subject)
+		}
+	}
+	return d.with(Allow, ReasonAllowed, subject)
+}
+
+func decideOrg(p *Policy, d Decision, tok Token, login string, public bool) Decision {
+	if public {
+		return d.with(Allow, ReasonPublicRead, login)
+	}
+	if p == nil {
+		return d.with(Unavailable, ReasonNoFeed, login)
+	}
+	o := p.Organization(login)
+	if o == nil {
+		return d.with(Allow, ReasonNotGoverned, login)
+	}
+	if o.Login != "" {
+		login = o.Login
+	}
+	if tok.Class == tokenclass.Classic {
+		if p.classicAccess(o) == AccessRestrict {
+			return d.with(Deny, ReasonClassicRestricted, login)
+		}
+		return d.with(Allow, ReasonAllowed, login)
+	}
+	if !p.optedIn(o) {
+		return d.with(Deny, ReasonFineGrainedNotOptedIn, login)
+	}
+	if p.fineGrainedAccess(o) == AccessRestrict {
+		return d.with(Deny, ReasonFineGrainedRestricted, login)
+	}
+	if p.approval(o) != ApprovalRequire {
+		return d.with(Allow, ReasonAllowed, login)
+	}
+	rec := p.tokens[tok.Fingerprint]
+	status := StatusNone
+	owner, ownerKnown := tok.Owner, tok.OwnerKnown
+	if rec != nil {
+		status = rec.Approvals[strings.ToLower(login)]
+		if rec.Owner != "" {
+			owner, ownerKnown = rec.Owner, true
+		}
+	}
+	if status == StatusApproved {
+		return d.with(Allow, ReasonApproved, login)
+	}
+	// Owners' tokens need no approval. Only ask who owns the token when the
+	// organization has owners to compare with.
+	if len(o.Owners) > 0 {
+		if !ownerKnown {
+			return d.with(NeedTokenOwner, ReasonNone, login)
+		}
+		if _, ok := o.Owners[owner]; ok && owner != "" {
+			return d.with(Allow, ReasonOrgOwner, login)
+		}
+	}
+	switch status {
+	case StatusPending:
+		return d.with(Deny, ReasonApprovalPending, login)
+	case StatusDenied:
+		return d.with(Deny, ReasonApprovalDenied, login)
+	case StatusRevoked:
+		return d.with(Deny, ReasonApprovalRevoked, login)
+	}
+	return d.with(Deny, ReasonApprovalMissing, login)
+}

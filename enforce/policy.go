@@ -1,0 +1,321 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// AccessSetting is the value of a "restrict access" policy (fine-grained or
+// classic PATs) at enterprise or organization level.
+type AccessSetting uint8
+
+const (
+	// AccessOrganizationChoice lets each organization decide. It is valid at
+	// enterprise level only.
+	AccessOrganizationChoice AccessSetting = iota
+	// AccessRestrict keeps the token class away from non-public resources.
+	AccessRestrict
+	// AccessAllow lets the token class in.
+	AccessAllow
+)
+
+var accessNames = [...]string{"organization_choice", "restrict", "allow"}
+
+func (a AccessSetting) String() string {
+	if int(a) < len(accessNames) {
+		return accessNames[a]
+	}
+	return "invalid"
+}
+
+// ParseAccessSetting parses a feed value; unknown values are an error.
+func ParseAccessSetting(s string) (AccessSetting, error) {
+	for i, n := range accessNames {
+		if s == n {
+			return AccessSetting(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown access value %q (want organization_choice, restrict or allow)", s)
+}
+
+// ApprovalSetting is the value of the "require approval of fine-grained PATs"
+// policy.
+type ApprovalSetting uint8
+
+const (
+	// ApprovalOrganizationChoice lets each organization decide. It is valid
+	// at enterprise level only.
+	ApprovalOrganizationChoice ApprovalSetting = iota
+	// ApprovalRequire makes each fine-grained PAT need an approval.
+	ApprovalRequire
+	// ApprovalDisable lets fine-grained PATs in without approval.
+	ApprovalDisable
+)
+
+var approvalNames = [...]string{"organization_choice", "require", "disable"}
+
+func (a ApprovalSetting) String() string {
+	if int(a) < len(approvalNames) {
+		return approvalNames[a]
+	}
+	return "invalid"
+}
+
+// ParseApprovalSetting parses a feed value; unknown values are an error.
+func ParseApprovalSetting(s string) (ApprovalSetting, error) {
+	for i, n := range approvalNames {
+		if s == n {
+			return ApprovalSetting(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown approval value %q (want organization_choice, require or disable)", s)
+}
+
+// Status is a fine-grained token's approval status for one organization.
+type Status uint8
+
+const (
+	// StatusNone means the token never asked for approval there.
+	StatusNone Status = iota
+	StatusPending
+	StatusApproved
+	StatusDenied
+	StatusRevoked
+)
+
+var statusNames = [...]string{"none", "pending", "approved", "denied", "revoked"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "invalid"
+}
+
+// ParseStatus parses a feed approval status; "none" is not a feed value (an
+// absent record means none) and is refused like any unknown value.
+func ParseStatus(s string) (Status, error) {
+	for i, n := range statusNames[1:] {
+		if s == n {
+			return Status(i + 1), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown approval status %q (want pending, approved, denied or revoked)", s)
+}
+
+// FineGrained holds the fine-grained PAT policies of one level.
+type FineGrained struct {
+	OptedIn  bool
+	Access   AccessSetting
+	Approval ApprovalSetting
+}
+
+// Enterprise is the enterprise's own settings.
+type Enterprise struct {
+	// Slug names the enterprise in messages; it may be empty.
+	Slug string
+	// AllOrganizations says every organization on the host belongs to the
+	// enterprise (as on GitHub Enterprise Server). When false only the
+	// organizations the feed lists are governed.
+	AllOrganizations bool
+	FineGrained      FineGrained
+	ClassicAccess    AccessSetting
+}
+
+// DefaultEnterprise is the enterprise when the feed says nothing: every
+// organization belongs to it, fine-grained PATs are opted in, and every
+// policy is left to the organizations.
+func DefaultEnterprise() Enterprise {
+	return Enterprise{AllOrganizations: true, FineGrained: FineGrained{OptedIn: true}}
+}
+
+// Organization is one organization's settings and owners.
+type Organization struct {
+	// Login is the organization's login as the feed spells it.
+	Login         string
+	FineGrained   FineGrained
+	ClassicAccess AccessSetting
+	// Owners holds the lowercase logins of the organization's owners, whose
+	// fine-grained PATs need no approval there.
+	Owners map[string]struct{}
+}
+
+// DefaultOrganization is an organization the feed does not describe: not
+// opted in by itself, fine-grained PATs allowed but needing approval,
+// classic PATs allowed.
+func DefaultOrganization(login string) Organization {
+	return Organization{
+		Login:         login,
+		FineGrained:   FineGrained{Access: AccessAllow, Approval: ApprovalRequire},
+		ClassicAccess: AccessAllow,
+	}
+}
+
+// TokenRecord is what the feed says about one fine-grained token.
+type TokenRecord struct {
+	// Owner is the lowercase login of the token's owner; empty when the feed
+	// does not name it.
+	Owner string
+	// Approvals maps a lowercase organization login to the token's status.
+	Approvals map[string]Status
+}
+
+// Policy is one immutable, indexed policy snapshot. Build it with
+// NewPolicy; never change it afterwards, since requests read it without
+// locks.
+type Policy struct {
+	version    int64
+	enterprise Enterprise
+	orgs       map[string]*Organization
+	tokens     map[tokenclass.Fingerprint]*TokenRecord
+	// defaultOrg stands for every governed organization the feed omits.
+	defaultOrg *Organization
+
+	// restricts[class] is false when no governed resource can refuse that
+	// token class, so requests need no lookup at all.
+	restrictsClassic     bool
+	restrictsFineGrained bool
+}
+
+// ErrInvalidPolicy marks a policy that cannot be built.
+var ErrInvalidPolicy = errors.New("invalid policy")
+
+// NewPolicy validates and indexes a snapshot. Organization logins compare
+// case-insensitively and must be unique; so must token fingerprints.
+// Organization-level values may not be organization_choice.
+func NewPolicy(version int64, ent Enterprise, orgs []Organization, tokens map[tokenclass.Fingerprint]TokenRecord) (*Policy, error) {
+	p := &Policy{
+		version:    version,
+		enterprise: ent,
+		orgs:       make(map[string]*Organization, len(orgs)),
+		tokens:     make(map[tokenclass.Fingerprint]*TokenRecord, len(tokens)),
+	}
+	def := DefaultOrganization("")
+	p.defaultOrg = &def
+	for i := range orgs {
+		o := orgs[i]
+		key := strings.ToLower(o.Login)
+		if key == "" {
+			return nil, fmt.Errorf("%w: organization %d has no login", ErrInvalidPolicy, i)
+		}
+		if _, dup := p.orgs[key]; dup {
+			return nil, fmt.Errorf("%w: organization %q listed twice", ErrInvalidPolicy, o.Login)
+		}
+		if o.FineGrained.Access == AccessOrganizationChoice || o.ClassicAccess == AccessOrganizationChoice || o.FineGrained.Approval == ApprovalOrganizationChoice {
+			return nil, fmt.Errorf("%w: organization %q: organization_choice is an enterprise value only", ErrInvalidPolicy, o.Login)
+		}
+		p.orgs[key] = &o
+	}
+	for fp, rec := range tokens {
+		r := rec
+		p.tokens[fp] = &r
+	}
+	p.restrictsClassic = p.couldRestrict(tokenclass.Classic)
+	p.restrictsFineGrained = p.couldRestrict(tokenclass.FineGrained)
+	return p, nil
+}
+
+// Version is the feed version the snapshot came from.
+func (p *Policy) Version() int64 { return p.version }
+
+// Enterprise returns the enterprise settings.
+func (p *Policy) Enterprise() Enterprise { return p.enterprise }
+
+// Counts returns the numbers of organizations and token records.
+func (p *Policy) Counts() (orgs, tokens int) { return len(p.orgs), len(p.tokens) }
+
+// Organization returns the settings that govern an organization: its own
+// when the feed lists it, the defaults (with an empty Login) when it does not
+// and all_organizations holds, and nil when it is not governed at all.
+func (p *Policy) Organization(login string) *Organization {
+	if o, ok := p.orgs[strings.ToLower(login)]; ok {
+		return o
+	}
+	if !p.enterprise.AllOrganizations {
+		return nil
+	}
+	return p.defaultOrg
+}
+
+// Token returns the feed record of a token, or nil.
+func (p *Policy) Token(fp tokenclass.Fingerprint) *TokenRecord {
+	return p.tokens[fp]
+}
+
+// RestrictsClass reports whether any resource the policy governs could
+// refuse a token of the class. When it is false, no request with such a token
+// needs a lookup.
+func (p *Policy) RestrictsClass(c tokenclass.Class) bool {
+	switch c {
+	case tokenclass.Classic:
+		return p.restrictsClassic
+	case tokenclass.FineGrained:
+		return p.restrictsFineGrained
+	}
+	return false
+}
+
+func (p *Policy) couldRestrict(c tokenclass.Class) bool {
+	if p.enterprise.AllOrganizations && p.orgCouldRestrict(c, p.defaultOrg) {
+		return true
+	}
+	for _, o := range p.orgs {
+		if p.orgCouldRestrict(c, o) {
+			return true
+		}
+	}
+	// The enterprise's own endpoints.
+	switch c {
+	case tokenclass.Classic:
+		return p.enterprise.ClassicAccess == AccessRestrict
+	case tokenclass.FineGrained:
+		return p.enterprise.FineGrained.OptedIn && p.enterprise.FineGrained.Access == AccessRestrict
+	}
+	return false
+}
+
+func (p *Policy) orgCouldRestrict(c tokenclass.Class, o *Organization) bool {
+	switch c {
+	case tokenclass.Classic:
+		return p.classicAccess(o) == AccessRestrict
+	case tokenclass.FineGrained:
+		return !p.optedIn(o) || p.fineGrainedAccess(o) == AccessRestrict || p.approval(o) == ApprovalRequire
+	}
+	return false
+}
+
+// The effective values: an enterprise value other than organization_choice
+// wins; otherwise the organization's own applies. An enterprise that has not
+// opted in to fine-grained PATs has no fine-grained policy of its own.
+
+func (p *Policy) classicAccess(o *Organization) AccessSetting {
+	if v := p.enterprise.ClassicAccess; v != AccessOrganizationChoice {
+		return v
+	}
+	return o.ClassicAccess
+}
+
+func (p *Policy) optedIn(o *Organization) bool {
+	return p.enterprise.FineGrained.OptedIn || o.FineGrained.OptedIn
+}
+
+func (p *Policy) fineGrainedAccess(o *Organization) AccessSetting {
+	if p.enterprise.FineGrained.OptedIn {
+		if v := p.enterprise.FineGrained.Access; v != AccessOrganizationChoice {
+			return v
+		}
+	}
+	return o.FineGrained.Access
+}
+
+func (p *Policy) approval(o *Organization) ApprovalSetting {
+	if p.enterprise.FineGrained.OptedIn {
+		if v := p.enterprise.FineGrained.Approval; v != ApprovalOrganizationChoice {
+			return v
+		}
+	}
+	return o.FineGrained.Approval
+}
