@@ -1,0 +1,384 @@
+package target
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrBadPath marks a path the gateway cannot canonicalise the way the
+// upstream will: it is answered with 400 rather than checked as one thing
+// and acted on as another.
+var ErrBadPath = errors.New("path cannot be checked")
+
+// Resolver maps requests to targets. It is immutable after NewResolver and
+// safe for concurrent use.
+type Resolver struct {
+	// apiPrefix is where the REST API lives ("/api/v3" on GitHub
+	// Enterprise Server, "" on an api.github.com-style host).
+	apiPrefix   string
+	graphqlPath string
+	uploadsPath string
+}
+
+// NewResolver returns a resolver for a host whose REST API lives under
+// apiPrefix. An empty prefix means an api.github.com-style host: the whole
+// host is the API and it serves no Git.
+func NewResolver(apiPrefix string) (*Resolver, error) {
+	apiPrefix = strings.TrimSuffix(apiPrefix, "/")
+	if apiPrefix != "" && (!strings.HasPrefix(apiPrefix, "/") || strings.Contains(apiPrefix, "//")) {
+		return nil, fmt.Errorf("api prefix %q: must be empty or start with one slash", apiPrefix)
+	}
+	r := &Resolver{apiPrefix: apiPrefix, graphqlPath: "/graphql"}
+	if apiPrefix != "" {
+		// GitHub Enterprise Server serves GraphQL and uploads beside the
+		// REST prefix: /api/v3, /api/graphql, /api/uploads.
+		base := apiPrefix[:strings.LastIndexByte(apiPrefix, '/')]
+		r.graphqlPath = base + "/graphql"
+		r.uploadsPath = base + "/uploads"
+	}
+	return r, nil
+}
+
+// APIPrefix returns the REST prefix the resolver was built with.
+func (r *Resolver) APIPrefix() string { return r.apiPrefix }
+
+// Resolve works out the target of a request from its method and path. It
+// refuses (ErrBadPath) paths whose meaning could differ between the gateway
+// and the upstream.
+func (r *Resolver) Resolve(req *http.Request) (Target, error) {
+	path := req.URL.Path
+	if err := checkPath(path, req.URL.RawPath); err != nil {
+		return Target{}, err
+	}
+	access := methodAccess(req.Method)
+	if rest, ok := cutPrefix(path, r.apiPrefix); ok {
+		if r.apiPrefix == "" && rest == r.graphqlPath {
+			return graphqlTarget(access), nil
+		}
+		return resolveREST(rest, access), nil
+	}
+	if path == r.graphqlPath {
+		return graphqlTarget(access), nil
+	}
+	if r.uploadsPath != "" {
+		if rest, ok := cutPrefix(path, r.uploadsPath); ok {
+			// Release asset uploads: POST /repos/{owner}/{repo}/releases/{id}/assets.
+			return resolveREST(rest, access), nil
+		}
+	}
+	if r.apiPrefix == "" {
+		return Target{Scope: Unscoped, Access: access}, nil
+	}
+	return resolveGit(path, req.URL.RawQuery, access), nil
+}
+
+// Surface says which kind of client a request comes from without resolving
+// it, so that even a request refused as malformed is answered in a shape its
+// client shows.
+func (r *Resolver) Surface(req *http.Request) Surface {
+	path := req.URL.Path
+	if path == r.graphqlPath || r.apiPrefix != "" && path == r.apiPrefix+"/graphql" {
+		return GraphQL
+	}
+	if _, ok := cutPrefix(path, r.apiPrefix); ok || r.apiPrefix == "" {
+		return REST
+	}
+	if _, ok := cutPrefix(path, r.uploadsPath); ok && r.uploadsPath != "" {
+		return REST
+	}
+	if strings.Contains(path, "/info/lfs/") {
+		return LFS
+	}
+	return Git
+}
+
+func graphqlTarget(a Access) Target {
+	return Target{Scope: Undetermined, Surface: GraphQL, Access: a}
+}
+
+// methodAccess: reads are GET, HEAD and OPTIONS; anything else writes.
+func methodAccess(m string) Access {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return Read
+	}
+	return Write
+}
+
+// cutPrefix cuts a path prefix at a segment boundary: "/api/v3" matches
+// "/api/v3" and "/api/v3/x", never "/api/v3x". The rest starts with "/" or is
+// empty.
+func cutPrefix(path, prefix string) (string, bool) {
+	if prefix == "" {
+		return path, true
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return "", false
+	}
+	rest := path[len(prefix):]
+	if rest != "" && rest[0] != '/' {
+		return "", false
+	}
+	return rest, true
+}
+
+// checkPath refuses what the upstream might read differently from us: dot
+// segments and doubled slashes (which servers and proxies collapse in
+// different ways), encoded slashes and backslashes (which some decode into
+// separators), NUL and invalid UTF-8.
+func checkPath(path, raw string) error {
+	if len(path) > 8192 {
+		return fmt.Errorf("%w: longer than 8192 bytes", ErrBadPath)
+	}
+	if !utf8.ValidString(path) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrBadPath)
+	}
+	for i := 0; i < len(path); i++ {
+		switch path[i] {
+		case 0:
+			return fmt.Errorf("%w: contains NUL", ErrBadPath)
+		case '\\':
+			return fmt.Errorf("%w: contains a backslash", ErrBadPath)
+		case '/':
+			if i+1 < len(path) && path[i+1] == '/' {
+				return fmt.Errorf("%w: contains an empty segment", ErrBadPath)
+			}
+			if seg := segmentAt(path, i+1); seg == "." || seg == ".." {
+				return fmt.Errorf("%w: contains a dot segment", ErrBadPath)
+			}
+		}
+	}
+	if raw != "" {
+		lower := strings.ToLower(raw)
+		if strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(lower, "%00") {
+			return fmt.Errorf("%w: contains an encoded slash, backslash or NUL", ErrBadPath)
+		}
+	}
+	return nil
+}
+
+func segmentAt(path string, i int) string {
+	j := strings.IndexByte(path[i:], '/')
+	if j < 0 {
+		return path[i:]
+	}
+	return path[i : i+j]
+}
+
+// segments splits a path that starts with "/" into at most len(buf)
+// segments without allocating; the last one keeps any remainder.
+func segments(path string, buf []string) []string {
+	path = strings.TrimPrefix(path, "/")
+	n := 0
+	for path != "" && n < len(buf) {
+		if n == len(buf)-1 {
+			buf[n] = path
+			n++
+			break
+		}
+		seg, rest, _ := strings.Cut(path, "/")
+		buf[n] = seg
+		n++
+		path = rest
+	}
+	return buf[:n]
+}
+
+// neverPublic lists a repository's sub-resources that anonymous users can
+// never read, even on a public repository: administration, secrets and
+// security data. A path that contains one of these segments anywhere after
+// the repository is treated as private; a branch that happens to be named
+// "hooks" only loses its public readability, which fails safe.
+var neverPublic = map[string]bool{
+	"hooks": true, "keys": true, "collaborators": true, "invitations": true,
+	"secrets": true, "variables": true, "runners": true, "runner-groups": true,
+	"traffic": true, "protection": true, "dependabot": true,
+	"code-scanning": true, "secret-scanning": true, "vulnerability-alerts": true,
+	"automated-security-fixes": true, "private-vulnerability-reporting": true,
+	"autolinks": true, "pre-receive-hooks": true, "replicas": true,
+	"import": true, "lfs": true, "teams": true, "permissions": true,
+	"caches": true, "cache": true, "oidc": true, "notifications": true,
+	"subscription": true, "interaction-limits": true, "codespaces": true,
+	"environments": true, "deployment-protection-rules": true,
+	"security-advisories": true, "rulesets": true, "attestations": true,
+	"bypass-requests": true, "dismissal-requests": true, "properties": true,
+	"pages": true, "transfer": true, "installation": true, "actions": true,
+	"audit-log": true, "alerts": true, "settings": true,
+}
+
+// userPublic lists the /users/{username}/… routes anyone can read: profiles
+// and the lists GitHub shows on a profile page.
+var userPublic = map[string]bool{
+	"": true, "repos": true, "followers": true, "following": true,
+	"gists": true, "starred": true, "subscriptions": true, "orgs": true,
+	"events": true, "received_events": true, "keys": true, "gpg_keys": true,
+	"ssh_signing_keys": true, "hovercard": true, "social_accounts": true,
+}
+
+func resolveREST(rest string, access Access) Target {
+	var buf [6]string
+	seg := segments(rest, buf[:])
+	t := Target{Scope: Unscoped, Surface: REST, Access: access}
+	if len(seg) == 0 {
+		return t
+	}
+	switch seg[0] {
+	case "repos":
+		if len(seg) < 3 {
+			return t
+		}
+		t.Scope, t.Owner, t.Name = Repository, seg[1], seg[2]
+		t.AnonReadable = len(seg) == 3 || !mentionsAny(seg[3:], neverPublic)
+	case "repositories":
+		if len(seg) < 2 {
+			return t
+		}
+		id, ok := parseID(seg[1])
+		if !ok {
+			return t // /repositories?since=…: the list of public repositories
+		}
+		t.Scope, t.ID = Repository, id
+		t.AnonReadable = len(seg) == 2 || !mentionsAny(seg[2:], neverPublic)
+	case "orgs":
+		if len(seg) < 2 {
+			return t
+		}
+		t.Scope, t.Owner = Organization, seg[1]
+		// Only the organization's profile is public; its lists (repos,
+		// members, teams, …) can carry private data.
+		t.AnonReadable = len(seg) == 2
+	case "organizations":
+		if len(seg) < 2 {
+			return t // GET /organizations lists every organization's login
+		}
+		id, ok := parseID(seg[1])
+		if !ok {
+			return Target{Scope: Undetermined, Surface: REST, Access: access}
+		}
+		t.Scope, t.ID = Organization, id
+		t.AnonReadable = len(seg) == 2
+	case "enterprises":
+		if len(seg) < 2 {
+			return t
+		}
+		t.Scope, t.Owner = Enterprise, seg[1]
+	case "admin":
+		t.Scope = Enterprise
+	case "users":
+		if len(seg) < 2 {
+			return t
+		}
+		// /users/{username}/events/orgs/{org}: an organization's events as
+		// its member sees them.
+		if len(seg) >= 5 && seg[2] == "events" && seg[3] == "orgs" {
+			org, _, _ := strings.Cut(seg[4], "/")
+			return Target{Scope: Organization, Surface: REST, Access: access, Owner: org}
+		}
+		t.Scope, t.Owner = User, seg[1]
+		sub := ""
+		if len(seg) >= 3 {
+			sub = seg[2]
+		}
+		t.AnonReadable = userPublic[sub]
+	case "user":
+		return resolveUserRoutes(seg, t)
+	}
+	return t
+}
+
+// resolveUserRoutes finds the repositories and organizations that routes of
+// the authenticated user name: /user/starred/{owner}/{repo},
+// /user/subscriptions/{owner}/{repo}, /user/memberships/orgs/{org}.
+func resolveUserRoutes(seg []string, t Target) Target {
+	if len(seg) >= 4 && (seg[1] == "starred" || seg[1] == "subscriptions") {
+		repo, _, _ := strings.Cut(seg[3], "/")
+		t.Scope, t.Owner, t.Name = Repository, seg[2], repo
+		t.AnonReadable = false
+		return t
+	}
+	if len(seg) >= 4 && seg[1] == "memberships" && seg[2] == "orgs" {
+		org, _, _ := strings.Cut(seg[3], "/")
+		t.Scope, t.Owner = Organization, org
+		return t
+	}
+	return t
+}
+
+func mentionsAny(seg []string, set map[string]bool) bool {
+	for _, s := range seg {
+		for s != "" {
+			var head string
+			head, s, _ = strings.Cut(s, "/")
+			if set[head] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func parseID(s string) (int64, bool) {
+	if s == "" || s[0] == '0' && len(s) > 1 {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// resolveGit maps Git over HTTPS: /{owner}/{repo}[.git]/info/refs,
+// /git-upload-pack and /git-receive-pack. Ref discovery for receive-pack is
+// already a write, so a refused push fails where git shows the message.
+func resolveGit(path, query string, access Access) Target {
+	var buf [4]string
+	seg := segments(path, buf[:])
+	t := Target{Scope: Unscoped, Surface: Git, Access: access}
+	if len(seg) < 3 {
+		return t
+	}
+	owner, repo, rest := seg[0], strings.TrimSuffix(seg[1], ".git"), seg[2]
+	if len(seg) == 4 {
+		rest += "/" + seg[3]
+	}
+	switch rest {
+	case "info/refs":
+		t.Access = Read
+		if hasQueryParam(query, "service", "git-receive-pack") {
+			t.Access = Write
+		} else if access == Write {
+			t.Access = Write
+		}
+	case "git-upload-pack":
+		// A POST, but a fetch: it reads.
+		t.Access = Read
+	case "git-receive-pack":
+		t.Access = Write
+	default:
+		return t
+	}
+	t.Scope, t.Owner, t.Name, t.AnonReadable = Repository, owner, repo, true
+	return t
+}
+
+// hasQueryParam reports whether the raw query has key=value, without
+// allocating for the common case.
+func hasQueryParam(raw, key, value string) bool {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(kv, "%+") {
+			// git http-backend decodes parameters, so compare decoded.
+			k, _ = url.QueryUnescape(k)
+			v, _ = url.QueryUnescape(v)
+		}
+		if k == key && v == value {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,122 @@
+package target
+
+import (
+	"errors"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	ghes, err := NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dotcom, err := NewResolver("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		r      *Resolver
+		method string
+		url    string
+		want   Target
+	}{
+		{"repository", ghes, "GET", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"repository content", ghes, "GET", "/api/v3/repos/octo-org/r/contents/a/b.txt", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"repository write", ghes, "POST", "/api/v3/repos/octo-org/r/issues", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"HEAD reads", ghes, "HEAD", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"OPTIONS reads", ghes, "OPTIONS", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"hooks are never public", ghes, "GET", "/api/v3/repos/octo-org/r/hooks", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"actions secrets are never public", ghes, "GET", "/api/v3/repos/octo-org/r/actions/secrets/X", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"branch protection is never public", ghes, "GET", "/api/v3/repos/octo-org/r/branches/main/protection", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"collaborators are never public", ghes, "GET", "/api/v3/repos/octo-org/r/collaborators", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"repository by id", ghes, "GET", "/api/v3/repositories/42/issues", Target{Scope: Repository, Access: Read, ID: 42, AnonReadable: true}},
+		{"list of repositories", ghes, "GET", "/api/v3/repositories?since=4", Target{Scope: Unscoped, Access: Read}},
+		{"org profile", ghes, "GET", "/api/v3/orgs/octo-org", Target{Scope: Organization, Access: Read, Owner: "octo-org", AnonReadable: true}},
+		{"org list", ghes, "GET", "/api/v3/orgs/octo-org/repos", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
+		{"org write", ghes, "PATCH", "/api/v3/orgs/octo-org", Target{Scope: Organization, Access: Write, Owner: "octo-org", AnonReadable: true}},
+		{"org by id", ghes, "GET", "/api/v3/organizations/9/members", Target{Scope: Organization, Access: Read, ID: 9}},
+		{"enterprise", ghes, "GET", "/api/v3/enterprises/acme/settings/billing", Target{Scope: Enterprise, Access: Read, Owner: "acme"}},
+		{"site admin", ghes, "POST", "/api/v3/admin/users", Target{Scope: Enterprise, Access: Write}},
+		{"user profile", ghes, "GET", "/api/v3/users/bob", Target{Scope: User, Access: Read, Owner: "bob", AnonReadable: true}},
+		{"user repos", ghes, "GET", "/api/v3/users/bob/repos", Target{Scope: User, Access: Read, Owner: "bob", AnonReadable: true}},
+		{"user org events", ghes, "GET", "/api/v3/users/bob/events/orgs/octo-org", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
+		{"starred repository", ghes, "PUT", "/api/v3/user/starred/octo-org/r", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r"}},
+		{"org membership", ghes, "PATCH", "/api/v3/user/memberships/orgs/octo-org", Target{Scope: Organization, Access: Write, Owner: "octo-org"}},
+		{"authenticated user", ghes, "GET", "/api/v3/user", Target{Scope: Unscoped, Access: Read}},
+		{"meta", ghes, "GET", "/api/v3/meta", Target{Scope: Unscoped, Access: Read}},
+		{"graphql", ghes, "POST", "/api/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		{"upload", ghes, "POST", "/api/uploads/repos/octo-org/r/releases/1/assets?name=a", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"prefix boundary", ghes, "GET", "/api/v3x/repos/a/b", Target{Scope: Unscoped, Surface: Git, Access: Read}},
+		{"dotcom repository", dotcom, "GET", "/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"dotcom graphql", dotcom, "POST", "/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		{"git ref discovery for fetch", ghes, "GET", "/octo-org/r.git/info/refs?service=git-upload-pack", Target{Scope: Repository, Surface: Git, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git ref discovery for push is a write", ghes, "GET", "/octo-org/r/info/refs?service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git ref discovery, encoded service", ghes, "GET", "/octo-org/r/info/refs?service=git%2Dreceive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git ref discovery, two services", ghes, "GET", "/octo-org/r/info/refs?service=git-upload-pack&service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git upload-pack POST reads", ghes, "POST", "/octo-org/r.git/git-upload-pack", Target{Scope: Repository, Surface: Git, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git receive-pack writes", ghes, "POST", "/octo-org/r.git/git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.r.Resolve(httptest.NewRequest(tc.method, tc.url, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestResolveRefusesAmbiguousPaths(t *testing.T) {
+	r, err := NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{
+		"/api/v3/repos//octo-org/r",
+		"/api/v3/repos/octo-org/r/../../orgs/x",
+		"/api/v3/repos/./octo-org/r",
+		"/api/v3/repos/octo-org%2Fr/x",
+		"/api/v3/repos/octo-org/r%5c..",
+		"/api/v3/repos/octo-org/r%00",
+		"/api/v3/repos/octo-org/%ff",
+		"/octo-org/r/..",
+	} {
+		t.Run(u, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/", nil)
+			var perr error
+			// url.Parse keeps dot segments; resolving a reference would not.
+			req.URL, perr = url.Parse(u)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if _, err := r.Resolve(req); !errors.Is(err, ErrBadPath) {
+				t.Errorf("got %v, want ErrBadPath", err)
+			}
+		})
+	}
+}
+
+func TestNewResolverRejectsBadPrefix(t *testing.T) {
+	for _, p := range []string{"api/v3", "//api"} {
+		if _, err := NewResolver(p); err == nil {
+			t.Errorf("%q accepted", p)
+		}
+	}
+}
+
+func BenchmarkResolve(b *testing.B) {
+	r, _ := NewResolver("/api/v3")
+	req := httptest.NewRequest("GET", "/api/v3/repos/octo-org/r/pulls/1/files", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Resolve(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
