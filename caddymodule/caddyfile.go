@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("pat_policy", parseCaddyfile)
+	// The policy must run before the request is proxied.
+	httpcaddyfile.RegisterDirectiveOrder("pat_policy", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	pat_policy {
+//		feed           <file>
+//		feed_refresh   <duration>
+//		lookup         <url>
+//		lookup_token   <token>
+//		lookup_timeout <duration>
+//		cache_ttl      <duration>
+//		cache_size     <entries>
+//		fail_open
+//		api_prefix     <prefix>
+//		mode           enforce|report
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name == "fail_open" {
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.FailOpen = true
+			continue
+		}
+		if !knownSubdirective[name] {
+			return d.Errf("unknown subdirective %q", name)
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		switch name {
+		case "feed":
+			h.Feed = val
+		case "lookup":
+			h.Lookup = val
+		case "lookup_token":
+			h.LookupToken = val
+		case "api_prefix":
+			h.APIPrefix = &val
+		case "mode":
+			if val != ModeEnforce && val != ModeReport {
+				return d.Errf("mode %q: want enforce or report", val)
+			}
+			h.Mode = val
+		case "feed_refresh", "lookup_timeout", "cache_ttl":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s %q: want a positive duration", name, val)
+			}
+			switch name {
+			case "feed_refresh":
+				h.FeedRefresh = caddy.Duration(dur)
+			case "lookup_timeout":
+				h.LookupTimeout = caddy.Duration(dur)
+			case "cache_ttl":
+				h.CacheTTL = caddy.Duration(dur)
+			}
+		case "cache_size":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n <= 0 {
+				return d.Errf("cache_size %q: want a positive number of entries", val)
+			}
+			h.CacheSize = n
+		}
+	}
+	return nil
+}
+
+// knownSubdirective lists the subdirectives that take one value.
+var knownSubdirective = map[string]bool{
+	"feed": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
+	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
+	"api_prefix": true, "mode": true,
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,101 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// TestCaddyfileAdapt adapts each testdata/*.caddyfiletest (a Caddyfile, a
+// line of ten dashes, then the JSON it must adapt to, or "error: <text>")
+// as `caddy adapt` does.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, want, ok := strings.Cut(string(raw), "\n----------\n")
+			if !ok {
+				t.Fatal("fixture lacks the ---------- separator")
+			}
+			out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in), map[string]any{"filename": f})
+			if wantErr, isErr := strings.CutPrefix(strings.TrimSpace(want), "error: "); isErr {
+				if err == nil || !strings.Contains(err.Error(), wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, exp bytes.Buffer
+			if err := json.Indent(&got, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Indent(&exp, []byte(strings.TrimSpace(want)), "", "\t"); err != nil {
+				t.Fatalf("fixture JSON: %v", err)
+			}
+			if got.String() != exp.String() {
+				t.Errorf("adapted to\n%s\nwant\n%s", got.String(), exp.String())
+			}
+		})
+	}
+}
+
+func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	tests := []struct{ name, input, want string }{
+		{"argument on the directive", "pat_policy x {\n}", "wrong argument count"},
+		{"unknown subdirective", "pat_policy {\n feeds x\n}", `unknown subdirective "feeds"`},
+		{"missing value", "pat_policy {\n feed\n}", "wrong argument count"},
+		{"two values", "pat_policy {\n lookup a b\n}", "wrong argument count"},
+		{"bad mode", "pat_policy {\n mode audit\n}", `mode "audit"`},
+		{"bad duration", "pat_policy {\n cache_ttl soon\n}", "cache_ttl"},
+		{"negative duration", "pat_policy {\n feed_refresh -1s\n}", "feed_refresh"},
+		{"bad cache size", "pat_policy {\n cache_size many\n}", "cache_size"},
+		{"fail_open takes no value", "pat_policy {\n fail_open yes\n}", "wrong argument count"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		h    Handler
+		want string
+	}{
+		{"no feed", Handler{Lookup: "http://x"}, "feed is required"},
+		{"no lookup", Handler{Feed: "f"}, "lookup is required"},
+		{"bad mode", Handler{Feed: "f", Lookup: "http://x", Mode: "audit"}, "mode"},
+		{"good", Handler{Feed: "f", Lookup: "http://x", Mode: ModeReport}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.h.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,157 @@
+// Package caddymodule is the Caddy glue of patgate: the http.handlers.pat_policy
+// module, its Caddyfile directive, and the mapping of decisions onto HTTP.
+// Everything it decides comes from the plain-Go packages: request →
+// credential (tokenclass) → target (target) → facts (lookup) → decision
+// (enforce) → answer.
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/patgate/patgate/lookup"
+	"github.com/patgate/patgate/policyfeed"
+	"github.com/patgate/patgate/target"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Modes.
+const (
+	ModeEnforce = "enforce"
+	ModeReport  = "report"
+)
+
+// Handler enforces an enterprise's personal-access-token policies on the
+// requests that pass through it, in front of a GitHub Enterprise Server (or
+// any host with the same REST, GraphQL and Git-over-HTTPS interfaces).
+type Handler struct {
+	// Feed is the policy feed: a file path. It is re-read when it changes.
+	Feed string `json:"feed,omitempty"`
+	// FeedRefresh is how often the feed source is checked. Default 1s for a
+	// file.
+	FeedRefresh caddy.Duration `json:"feed_refresh,omitempty"`
+
+	// Lookup is the host's REST API root, asked who owns a resource and
+	// whether it is public, e.g. https://ghes.internal/api/v3.
+	Lookup string `json:"lookup,omitempty"`
+	// LookupToken is the service credential for lookups. Placeholders such
+	// as {env.PATGATE_LOOKUP_TOKEN} are expanded at provision time.
+	LookupToken string `json:"lookup_token,omitempty"`
+	// LookupTimeout bounds one lookup. Default 5s.
+	LookupTimeout caddy.Duration `json:"lookup_timeout,omitempty"`
+	// CacheTTL is how long lookup answers are kept. Default 2m.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+	// CacheSize bounds the number of cached lookup answers. Default 100000.
+	CacheSize int64 `json:"cache_size,omitempty"`
+	// FailOpen forwards requests whose lookup failed instead of answering
+	// 503. Off by default: a gateway that cannot tell must not let through.
+	FailOpen bool `json:"fail_open,omitempty"`
+
+	// APIPrefix is where the REST API lives. Default "/api/v3" (GitHub
+	// Enterprise Server); "" for an api.github.com-style host.
+	APIPrefix *string `json:"api_prefix,omitempty"`
+	// Mode is "enforce" (default) or "report": report denies nothing and
+	// logs what it would have denied.
+	Mode string `json:"mode,omitempty"`
+
+	logger   *zap.Logger
+	resolver *target.Resolver
+	lookups  *lookup.Client
+	store    *policyfeed.Store
+	stop     context.CancelFunc
+	report   bool
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.pat_policy",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets the handler up: the route resolver, the lookup client and
+// the feed watcher, which runs until the config is unloaded.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	prefix := "/api/v3"
+	if h.APIPrefix != nil {
+		prefix = *h.APIPrefix
+	}
+	var err error
+	if h.resolver, err = target.NewResolver(prefix); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	h.lookups, err = lookup.New(lookup.Config{
+		BaseURL:    repl.ReplaceAll(h.Lookup, ""),
+		Token:      repl.ReplaceAll(h.LookupToken, ""),
+		Timeout:    time.Duration(h.LookupTimeout),
+		TTL:        time.Duration(h.CacheTTL),
+		MaxEntries: h.CacheSize,
+	})
+	if err != nil {
+		return err
+	}
+	h.report = h.Mode == ModeReport
+	refresh := time.Duration(h.FeedRefresh)
+	if refresh <= 0 {
+		refresh = time.Second
+	}
+	h.store = new(policyfeed.Store)
+	src := &policyfeed.FileSource{Path: repl.ReplaceAll(h.Feed, "")}
+	w := policyfeed.NewWatcher(src, h.store, refresh, h.logger.Named("feed"))
+	// The first load happens now, so a good feed is in force before the
+	// first request; a missing or bad one is logged and PAT requests to
+	// enterprise resources get 503 until a good one arrives.
+	if err := w.Refresh(ctx); err != nil {
+		h.logger.Error("no policy feed loaded yet; PAT requests to enterprise resources get 503 until one is", zap.Error(err))
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	h.stop = cancel
+	go w.Run(wctx)
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	switch h.Mode {
+	case "", ModeEnforce, ModeReport:
+	default:
+		return fmt.Errorf("mode %q: want enforce or report", h.Mode)
+	}
+	if h.Feed == "" {
+		return fmt.Errorf("feed is required")
+	}
+	if h.Lookup == "" {
+		return fmt.Errorf("lookup is required")
+	}
+	return nil
+}
+
+// Cleanup stops the feed watcher and releases the caches.
+func (h *Handler) Cleanup() error {
+	if h.stop != nil {
+		h.stop()
+	}
+	if h.lookups != nil {
+		h.lookups.Close()
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

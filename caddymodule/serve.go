@@ -1,0 +1,131 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/target"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// ServeHTTP decides one request. Requests without a PAT pass untouched;
+// every request with one leaves exactly one decision record.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	cred, err := tokenclass.FromRequest(r)
+	if err != nil {
+		return h.badRequest(w, r, err)
+	}
+	if !cred.Class.IsPAT() {
+		return next.ServeHTTP(w, r)
+	}
+	start := time.Now()
+	tgt, err := h.resolver.Resolve(r)
+	if err != nil {
+		return h.badRequest(w, r, err)
+	}
+	pol := h.store.Load()
+	tok := enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
+	var (
+		res       target.Resource
+		d         enforce.Decision
+		lookupErr error
+		cached    = true
+	)
+	// Decide asks for the facts it needs, one at a time, so a request the
+	// policy settles by itself costs no lookup. Two facts at most.
+	for range 3 {
+		d = enforce.Decide(pol, tok, tgt, res)
+		switch d.Outcome {
+		case enforce.NeedResource:
+			var hit bool
+			res, hit, lookupErr = h.lookups.Resource(r.Context(), tgt)
+			cached = cached && hit
+		case enforce.NeedTokenOwner:
+			var hit bool
+			tok.Owner, hit, lookupErr = h.lookups.TokenOwner(r.Context(), cred.Token, tok.Fingerprint)
+			tok.OwnerKnown = true
+			cached = cached && hit
+		default:
+			goto decided
+		}
+		if lookupErr != nil {
+			d = enforce.LookupFailed(pol, tok)
+			goto decided
+		}
+	}
+	// A decision still asking for facts after they were given is a bug;
+	// fail closed rather than loop.
+	d = enforce.LookupFailed(pol, tok)
+	lookupErr = errors.New("decision did not settle")
+decided:
+	forward := d.Outcome == enforce.Allow || h.report ||
+		(h.FailOpen && d.Reason == enforce.ReasonLookupFailed)
+	h.record(r, cred, tok, tgt, res, d, cached, lookupErr, time.Since(start), forward)
+	if forward {
+		return next.ServeHTTP(w, r)
+	}
+	return writeDenial(w, r, tgt.Surface, d)
+}
+
+// record writes the request's one decision record: denials at info, allows
+// at debug. It names the token by its fingerprint prefix only.
+func (h *Handler) record(r *http.Request, cred tokenclass.Credential, tok enforce.Token, tgt target.Target, res target.Resource, d enforce.Decision, cached bool, lookupErr error, took time.Duration, forwarded bool) {
+	level := zapcore.DebugLevel
+	if d.Outcome != enforce.Allow {
+		level = zapcore.InfoLevel
+	}
+	ce := h.logger.Check(level, "pat decision")
+	if ce == nil {
+		return
+	}
+	decision := d.Outcome.String()
+	if d.Outcome != enforce.Allow && h.report {
+		decision = "would_" + decision
+	}
+	mode := ModeEnforce
+	if h.report {
+		mode = ModeReport
+	}
+	fields := []zap.Field{
+		zap.String("decision", decision),
+		zap.String("reason", d.Reason.String()),
+		zap.String("mode", mode),
+		zap.String("token_class", cred.Class.String()),
+		zap.String("token", tok.Fingerprint.Prefix()),
+		zap.String("scope", tgt.Scope.String()),
+		zap.String("owner", tgt.Owner),
+		zap.String("access", tgt.Access.String()),
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Int64("feed_version", d.FeedVersion),
+		zap.Bool("cached", cached),
+		zap.Duration("took", took),
+		zap.Bool("forwarded", forwarded),
+	}
+	if tok.Owner != "" {
+		fields = append(fields, zap.String("token_owner", tok.Owner))
+	}
+	if tgt.Name != "" {
+		fields = append(fields, zap.String("repository", tgt.Name))
+	}
+	if res.Known {
+		fields = append(fields,
+			zap.String("resource_owner", res.OwnerLogin),
+			zap.String("owner_type", res.OwnerType.String()),
+			zap.String("visibility", res.Visibility.String()))
+	}
+	if d.Subject != "" {
+		fields = append(fields, zap.String("subject", d.Subject))
+	}
+	if lookupErr != nil {
+		// Lookup errors carry URLs and statuses, never credentials.
+		fields = append(fields, zap.Error(lookupErr))
+	}
+	ce.Write(fields...)
+}

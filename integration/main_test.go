@@ -1,0 +1,219 @@
+// Package integration runs patgate end to end: the real Caddy binary built
+// from cmd/caddy, in front of a fake Git host that serves GitHub's lookup API
+// and records what reaches it. The fake stands for the outside service only;
+// everything of patgate's runs for real.
+package integration
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// caddyBin is the Caddy binary with the module, built once for the package.
+var caddyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "patgate-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	caddyBin = filepath.Join(dir, "caddy")
+	build := exec.Command("go", "build", "-o", caddyBin, "../cmd/caddy")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building caddy:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// gateway is one running Caddy process.
+type gateway struct {
+	URL  string // http://127.0.0.1:port
+	Dir  string // working directory, where the feed file lives
+	logs *syncBuffer
+}
+
+// allTokens lists every raw token the tests use, so that the logs of every
+// Caddy they start can be checked for leaks.
+var (
+	allTokensMu sync.Mutex
+	allTokens   []string
+)
+
+func registerTokens(toks ...string) {
+	allTokensMu.Lock()
+	defer allTokensMu.Unlock()
+	allTokens = append(allTokens, toks...)
+}
+
+// startGateway runs Caddy with a pat_policy block (the directive's body,
+// without braces) in front of upstream. {dir} in the body stands for the
+// gateway's working directory. Logs are at debug level so that every
+// decision record is written, and they are checked for raw tokens when the
+// test ends.
+func startGateway(t *testing.T, upstream, policyBody string) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	port, admin := freePort(t), freePort(t)
+	cfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	default_bind 127.0.0.1
+	log {
+		level DEBUG
+	}
+}
+
+http://127.0.0.1:%d {
+	pat_policy {
+		%s
+	}
+	reverse_proxy %s
+}
+`, admin, port, strings.ReplaceAll(policyBody, "{dir}", dir), upstream)
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return runCaddy(t, dir, port, cfgPath)
+}
+
+func runCaddy(t *testing.T, dir string, port int, cfgPath string) *gateway {
+	t.Helper()
+	g := &gateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: new(syncBuffer)}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, caddyBin, "run", "--config", cfgPath, "--adapter", "caddyfile")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = g.logs, g.logs
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
+		// The service credential comes from the environment, as the README
+		// advises: a literal in the config would be logged with it.
+		"PATGATE_LOOKUP_TOKEN="+serviceToken)
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		logs := g.logs.String()
+		allTokensMu.Lock()
+		defer allTokensMu.Unlock()
+		for _, tok := range allTokens {
+			if strings.Contains(logs, tok) {
+				t.Errorf("a raw token (fingerprint %s) appears in Caddy's logs", sha(tok)[:12])
+			}
+		}
+		if t.Failed() {
+			t.Logf("caddy logs:\n%s", logs)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not start listening: %v\n%s", err, g.logs.String())
+		}
+		if cmd.ProcessState != nil {
+			t.Fatalf("caddy exited:\n%s", g.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// do sends a request through the gateway with the given headers.
+func (g *gateway) do(t *testing.T, method, path string, body string, headers ...string) *http.Response {
+	t.Helper()
+	var rd *strings.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	var req *http.Request
+	var err error
+	if rd != nil {
+		req, err = http.NewRequest(method, g.URL+path, rd)
+	} else {
+		req, err = http.NewRequest(method, g.URL+path, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// eventually retries f until it returns "" or the deadline passes.
+func eventually(t *testing.T, within time.Duration, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		msg := f()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// basic is an Authorization header value for HTTP Basic.
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
