@@ -101,7 +101,7 @@ func TestWatcherRefresh(t *testing.T) {
 			{zapcore.InfoLevel, "policy feed loaded"},
 			{zapcore.ErrorLevel, "policy feed rejected; keeping the feed in force"},
 			{zapcore.InfoLevel, "policy feed loaded"},
-			{zapcore.DebugLevel, "policy feed changed but kept its version; ignored"},
+			{zapcore.WarnLevel, "policy feed content changed but its version did not; ignored until the version is raised"},
 			{zapcore.WarnLevel, "policy feed rejected; keeping the feed in force"},
 			{zapcore.ErrorLevel, "policy feed unavailable; keeping the feed in force"},
 			{zapcore.InfoLevel, "policy feed loaded"},
