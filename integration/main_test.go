@@ -6,8 +6,8 @@ package integration
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -128,7 +128,10 @@ func runCaddy(t *testing.T, dir string, port int, cfgPath string) *gateway {
 	cmd := exec.CommandContext(ctx, caddyBin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = g.logs, g.logs
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
+	// Caddy's own state (autosave.json, certificates) goes to a scratch
+	// home, never into the working directory.
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home,
 		// The service credential comes from the environment, as the README
 		// advises: a literal in the config would be logged with it.
 		"PATGATE_LOOKUP_TOKEN="+serviceToken)
