@@ -31,51 +31,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	pol := h.store.Load()
 	tok := enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
-	var (
-		res       target.Resource
-		d         enforce.Decision
-		lookupErr error
-		cached    = true
-	)
-	// Decide asks for the facts it needs, one at a time, so a request the
-	// policy settles by itself costs no lookup. Two facts at most.
-	for range 3 {
-		d = enforce.Decide(pol, tok, tgt, res)
-		switch d.Outcome {
-		case enforce.NeedResource:
-			var hit bool
-			res, hit, lookupErr = h.lookups.Resource(r.Context(), tgt)
-			cached = cached && hit
-		case enforce.NeedTokenOwner:
-			var hit bool
-			tok.Owner, hit, lookupErr = h.lookups.TokenOwner(r.Context(), cred.Token, tok.Fingerprint)
-			tok.OwnerKnown = true
-			cached = cached && hit
-		default:
-			goto decided
-		}
-		if lookupErr != nil {
-			d = enforce.LookupFailed(pol, tok)
-			goto decided
-		}
-	}
-	// A decision still asking for facts after they were given is a bug;
-	// fail closed rather than loop.
-	d = enforce.LookupFailed(pol, tok)
-	lookupErr = errors.New("decision did not settle")
-decided:
+	d, res, tok, lookup, lookupErr := h.decide(r, pol, cred, tok, tgt)
 	forward := d.Outcome == enforce.Allow || h.report ||
 		(h.FailOpen && d.Reason == enforce.ReasonLookupFailed)
-	h.record(r, cred, tok, tgt, res, d, cached, lookupErr, time.Since(start), forward)
+	h.record(r, cred, tok, tgt, res, d, lookup, lookupErr, time.Since(start), forward)
 	if forward {
 		return next.ServeHTTP(w, r)
 	}
 	return writeDenial(w, r, tgt.Surface, d)
 }
 
+// decide runs the decision, looking up the facts it asks for one at a time,
+// so that a request the policy settles by itself costs no lookup. lookup
+// says how the facts came: "none" needed, all from the cache ("hit"), or at
+// least one from the host ("miss").
+func (h *Handler) decide(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {
+	lookup = "none"
+	// Two facts at most: the resource and the token's owner.
+	for range 3 {
+		d = enforce.Decide(pol, tok, tgt, res)
+		var hit bool
+		switch d.Outcome {
+		case enforce.NeedResource:
+			res, hit, err = h.lookups.Resource(r.Context(), tgt)
+		case enforce.NeedTokenOwner:
+			tok.Owner, hit, err = h.lookups.TokenOwner(r.Context(), cred.Token, tok.Fingerprint)
+			tok.OwnerKnown = true
+		default:
+			return d, res, tok, lookup, nil
+		}
+		switch {
+		case !hit:
+			lookup = "miss"
+		case lookup == "none":
+			lookup = "hit"
+		}
+		if err != nil {
+			return enforce.LookupFailed(pol, tok), res, tok, lookup, err
+		}
+	}
+	// A decision still asking for facts after it was given them is a bug;
+	// fail closed rather than loop.
+	return enforce.LookupFailed(pol, tok), res, tok, lookup, errors.New("decision did not settle")
+}
+
 // record writes the request's one decision record: denials at info, allows
 // at debug. It names the token by its fingerprint prefix only.
-func (h *Handler) record(r *http.Request, cred tokenclass.Credential, tok enforce.Token, tgt target.Target, res target.Resource, d enforce.Decision, cached bool, lookupErr error, took time.Duration, forwarded bool) {
+func (h *Handler) record(r *http.Request, cred tokenclass.Credential, tok enforce.Token, tgt target.Target, res target.Resource, d enforce.Decision, lookup string, lookupErr error, took time.Duration, forwarded bool) {
 	level := zapcore.DebugLevel
 	if d.Outcome != enforce.Allow {
 		level = zapcore.InfoLevel
@@ -104,7 +106,7 @@ func (h *Handler) record(r *http.Request, cred tokenclass.Credential, tok enforc
 		zap.String("method", r.Method),
 		zap.String("path", r.URL.Path),
 		zap.Int64("feed_version", d.FeedVersion),
-		zap.Bool("cached", cached),
+		zap.String("lookup", lookup),
 		zap.Duration("took", took),
 		zap.Bool("forwarded", forwarded),
 	}
