@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"strconv"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -32,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		cache_ttl      <duration>
 //		cache_size     <entries>
 //		fail_open
+//		lfs_batch_limit <size>
 //		api_prefix     <prefix>
 //		mode           enforce|report
 //	}
@@ -86,6 +89,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "cache_ttl":
 				h.CacheTTL = caddy.Duration(dur)
 			}
+		case "lfs_batch_limit":
+			n, err := humanize.ParseBytes(val)
+			if err != nil || n == 0 || n > 1<<30 {
+				return d.Errf("lfs_batch_limit %q: want a size such as 1MiB (at most 1GiB)", val)
+			}
+			h.LFSBatchLimit = int64(n)
 		case "cache_size":
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || n <= 0 {
@@ -101,7 +110,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var knownSubdirective = map[string]bool{
 	"feed": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
 	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
-	"api_prefix": true, "mode": true,
+	"api_prefix": true, "mode": true, "lfs_batch_limit": true,
 }
 
 // Interface guard

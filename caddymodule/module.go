@@ -55,6 +55,11 @@ type Handler struct {
 	// 503. Off by default: a gateway that cannot tell must not let through.
 	FailOpen bool `json:"fail_open,omitempty"`
 
+	// LFSBatchLimit bounds the Git LFS batch request body the gateway
+	// reads to learn its operation; larger bodies get 413. Default 1 MiB,
+	// about 10,000 objects: git-lfs sends 100 a batch.
+	LFSBatchLimit int64 `json:"lfs_batch_limit,omitempty"`
+
 	// APIPrefix is where the REST API lives. Default "/api/v3" (GitHub
 	// Enterprise Server); "" for an api.github.com-style host.
 	APIPrefix *string `json:"api_prefix,omitempty"`
@@ -135,6 +140,13 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("lookup is required")
 	}
 	return nil
+}
+
+func (h *Handler) lfsBatchLimit() int64 {
+	if h.LFSBatchLimit > 0 {
+		return h.LFSBatchLimit
+	}
+	return 1 << 20
 }
 
 // Cleanup stops the feed watcher and releases the caches.

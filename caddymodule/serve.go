@@ -1,8 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -29,6 +33,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return h.badRequest(w, r, err)
 	}
+	if tgt.BodyDecides {
+		if status, err := h.readLFSBatch(r, &tgt); err != nil {
+			h.logger.Info("pat request refused: lfs batch body", zap.String("path", r.URL.Path), zap.Error(err))
+			return writeError(w, r, tgt.Surface, status, "patgate: "+err.Error())
+		}
+	}
 	pol := h.store.Load()
 	tok := enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
 	d, res, tok, lookup, lookupErr := h.decide(r, pol, cred, tok, tgt)
@@ -39,6 +49,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	return writeDenial(w, r, tgt.Surface, d)
+}
+
+// readLFSBatch reads a Git LFS batch request's body, bounded, to learn
+// whether it downloads or uploads, and puts the body back intact for the
+// upstream. It returns the status to answer with when it cannot.
+func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return http.StatusBadRequest, fmt.Errorf("%w: a %s-encoded body cannot be checked", target.ErrBadLFSBatch, ce)
+	}
+	limit := h.lfsBatchLimit()
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return http.StatusBadRequest, fmt.Errorf("%w: reading the body: %w", target.ErrBadLFSBatch, err)
+	}
+	if int64(len(body)) > limit {
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: larger than the %d bytes the gateway checks", target.ErrBadLFSBatch, limit)
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	tgt.Access, err = target.LFSBatchAccess(body)
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	tgt.BodyDecides = false
+	return 0, nil
 }
 
 // decide runs the decision, looking up the facts it asks for one at a time,

@@ -15,14 +15,14 @@ import (
 // answers 503 with Retry-After, and decides normally once the host is back.
 func TestLookupFailureFailsClosed(t *testing.T) {
 	g, host := newGateway(t, "")
-	host.setFailing("octo-org/private", true)
+	host.SetFailing("octo-org/private", true)
 	for _, tok := range []string{tokClassic, tokPending} {
 		resp := g.do(t, "GET", "/api/v3/repos/octo-org/private", "", "Authorization", "token "+tok)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("status %d Retry-After %q, want 503 with Retry-After; %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
-		if host.count() != 0 {
+		if host.Count() != 0 {
 			t.Fatal("the request reached the upstream")
 		}
 	}
@@ -36,7 +36,7 @@ func TestLookupFailureFailsClosed(t *testing.T) {
 			t.Errorf("ungoverned request: status %d", resp.StatusCode)
 		}
 	}
-	host.setFailing("octo-org/private", false)
+	host.SetFailing("octo-org/private", false)
 	if resp := g.do(t, "GET", "/api/v3/repos/octo-org/private", "", "Authorization", "token "+tokClassic); resp.StatusCode != 403 {
 		t.Errorf("after recovery: status %d, want 403", resp.StatusCode)
 	}
@@ -49,10 +49,10 @@ func TestLookupFailureFailsClosed(t *testing.T) {
 // lookup failures: the request is forwarded and the record says why.
 func TestLookupFailureFailOpen(t *testing.T) {
 	g, host := newGateway(t, "fail_open")
-	host.setFailing("octo-org/private", true)
+	host.SetFailing("octo-org/private", true)
 	resp := g.do(t, "GET", "/api/v3/repos/octo-org/private", "", "Authorization", "token "+tokClassic)
-	if resp.StatusCode != 200 || host.count() != 1 {
-		t.Fatalf("status %d, forwarded %d; want 200 and forwarded", resp.StatusCode, host.count())
+	if resp.StatusCode != 200 || host.Count() != 1 {
+		t.Fatalf("status %d, forwarded %d; want 200 and forwarded", resp.StatusCode, host.Count())
 	}
 	if !strings.Contains(g.logs.String(), `"reason":"lookup_failed"`) {
 		t.Error("the decision record does not say the lookup failed")
@@ -104,8 +104,8 @@ func TestNoFeedYet(t *testing.T) {
 func TestReportMode(t *testing.T) {
 	g, host := newGateway(t, "mode report")
 	resp := g.do(t, "POST", "/api/v3/repos/octo-org/private/issues", `{"title":"x"}`, "Authorization", "token "+tokClassic)
-	if resp.StatusCode != 200 || host.count() != 1 {
-		t.Fatalf("status %d, forwarded %d; want 200 and forwarded", resp.StatusCode, host.count())
+	if resp.StatusCode != 200 || host.Count() != 1 {
+		t.Fatalf("status %d, forwarded %d; want 200 and forwarded", resp.StatusCode, host.Count())
 	}
 	logs := g.logs.String()
 	if !strings.Contains(logs, `"decision":"would_deny"`) || !strings.Contains(logs, `"reason":"classic_restricted"`) || !strings.Contains(logs, `"mode":"report"`) {
@@ -203,7 +203,7 @@ func TestMalformedRequests(t *testing.T) {
 			if resp.StatusCode != 400 {
 				t.Fatalf("status %d, want 400; %s", resp.StatusCode, body)
 			}
-			if host.count() != 0 {
+			if host.Count() != 0 {
 				t.Fatal("a malformed request reached the upstream")
 			}
 			for _, tok := range []string{tokApproved, tokClassic} {

@@ -29,14 +29,16 @@ func init() {
 
 // feedV1: octo-org restricts classic PATs and requires approval of
 // fine-grained ones (alice owns it); open-org allows both without approval;
-// the enterprise leaves everything to its organizations.
+// locked-org restricts both; the enterprise leaves everything to its
+// organizations.
 func feedV1() string {
 	return fmt.Sprintf(`{
   "version": 1,
   "enterprise": {"slug": "acme"},
   "organizations": [
     {"login": "octo-org", "fine_grained": {"access": "allow", "approval": "require"}, "classic": {"access": "restrict"}, "owners": ["alice"]},
-    {"login": "open-org", "fine_grained": {"access": "allow", "approval": "disable"}, "classic": {"access": "allow"}}
+    {"login": "open-org", "fine_grained": {"access": "allow", "approval": "disable"}, "classic": {"access": "allow"}},
+    {"login": "locked-org", "fine_grained": {"access": "restrict"}, "classic": {"access": "restrict"}}
   ],
   "tokens": [
     {"sha256": %q, "owner": "carol", "organizations": {"octo-org": "approved"}},
@@ -76,11 +78,11 @@ func policyBody(extra string) string {
 }
 
 // newGateway starts a fake host and a gateway in front of it with feed v1.
-func newGateway(t *testing.T, extra string) (*gateway, *gitHost) {
+func newGateway(t *testing.T, extra string) (*gateway, *testHost) {
 	t.Helper()
 	host := newGitHost(t)
-	host.setUser(tokNoRecord, "nora")
-	host.setUser(tokOwnerFromHost, "alice")
+	host.SetUser(tokNoRecord, "nora")
+	host.SetUser(tokOwnerFromHost, "alice")
 	body := fmt.Sprintf(policyBody(extra), host.URL)
 	// The feed must exist before Caddy starts, so write it into a dir
 	// we pick and point the config at it.
@@ -109,7 +111,7 @@ var matrixTokens = []tokenCase{
 
 // checkMatrix sends each request with each token and compares the status
 // with the expected column: one status per matrixTokens entry.
-func checkMatrix(t *testing.T, g *gateway, host *gitHost, rows []matrixRow) {
+func checkMatrix(t *testing.T, g *gateway, host *testHost, rows []matrixRow) {
 	t.Helper()
 	for _, row := range rows {
 		want := strings.Fields(row.want)
@@ -122,7 +124,7 @@ func checkMatrix(t *testing.T, g *gateway, host *gitHost, rows []matrixRow) {
 				if tc.token != "" {
 					headers = []string{"Authorization", "token " + tc.token}
 				}
-				before := host.count()
+				before := host.Count()
 				resp := g.do(t, row.method, row.path, row.body, headers...)
 				body, _ := io.ReadAll(resp.Body)
 				if got := fmt.Sprint(resp.StatusCode); got != want[i] {
@@ -131,12 +133,12 @@ func checkMatrix(t *testing.T, g *gateway, host *gitHost, rows []matrixRow) {
 				switch resp.StatusCode {
 				case http.StatusOK:
 					// Forwarded unchanged: same method, path, body, credential.
-					f, n := host.last()
+					f, n := host.Last()
 					if n != before+1 || f.Method != row.method || f.Path != row.path || f.Body != row.body || f.AuthSHA != sha(strings.Join(headers[min(1, len(headers)):], "")) {
 						t.Fatalf("forwarded %+v (count %d→%d), want %s %s", f, before, n, row.method, row.path)
 					}
 				case http.StatusForbidden:
-					if host.count() != before {
+					if host.Count() != before {
 						t.Fatal("a refused request reached the upstream")
 					}
 					var e struct{ Message, Documentation_URL, Status string }

@@ -330,40 +330,6 @@ func parseID(s string) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-// resolveGit maps Git over HTTPS: /{owner}/{repo}[.git]/info/refs,
-// /git-upload-pack and /git-receive-pack. Ref discovery for receive-pack is
-// already a write, so a refused push fails where git shows the message.
-func resolveGit(path, query string, access Access) Target {
-	var buf [4]string
-	seg := segments(path, buf[:])
-	t := Target{Scope: Unscoped, Surface: Git, Access: access}
-	if len(seg) < 3 {
-		return t
-	}
-	owner, repo, rest := seg[0], strings.TrimSuffix(seg[1], ".git"), seg[2]
-	if len(seg) == 4 {
-		rest += "/" + seg[3]
-	}
-	switch rest {
-	case "info/refs":
-		t.Access = Read
-		if hasQueryParam(query, "service", "git-receive-pack") {
-			t.Access = Write
-		} else if access == Write {
-			t.Access = Write
-		}
-	case "git-upload-pack":
-		// A POST, but a fetch: it reads.
-		t.Access = Read
-	case "git-receive-pack":
-		t.Access = Write
-	default:
-		return t
-	}
-	t.Scope, t.Owner, t.Name, t.AnonReadable = Repository, owner, repo, true
-	return t
-}
-
 // hasQueryParam reports whether the raw query has key=value, without
 // allocating for the common case.
 func hasQueryParam(raw, key, value string) bool {

@@ -97,6 +97,10 @@ type Target struct {
 	// resource is public. It is false for a repository's admin
 	// sub-resources and for organization lists, which never count as public.
 	AnonReadable bool
+	// BodyDecides says the access kind is in the request body (a Git LFS
+	// batch request names its operation there): the handler reads the body
+	// and calls LFSBatchAccess before deciding.
+	BodyDecides bool
 }
 
 // OwnerType is the kind of account that owns a resource.

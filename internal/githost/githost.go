@@ -1,0 +1,390 @@
+// Package githost is a fake GitHub Enterprise Server for patgate's tests and
+// benchmarks: it answers the lookup API from its own tables, serves Git over
+// HTTPS through the real `git http-backend` and a small Git LFS server, asks
+// for credentials the way GitHub does, and records every request that
+// reaches it other than the gateway's own lookups. It stands for the outside
+// service only; nothing of patgate's is faked.
+package githost
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Repo describes one repository the host knows.
+type Repo struct {
+	ID         int64
+	OwnerType  string // "Organization" or "User"
+	Visibility string // "public", "private" or "internal"
+}
+
+// Request is what reached the host through the gateway.
+type Request struct {
+	Method, Path, RawQuery string
+	// Body is kept for small bodies (64 KiB at most).
+	Body string
+	// AuthSHA is the SHA-256 of the Authorization header, so tests can
+	// compare credentials without keeping them.
+	AuthSHA string
+}
+
+// Host is the fake host. Configure it before serving; the setters are safe
+// for concurrent use.
+type Host struct {
+	// ServiceToken is the lookup credential: requests carrying it are the
+	// gateway's lookups, answered from the tables and not recorded.
+	ServiceToken string
+	// GitRoot holds bare repositories as {owner}/{repo}.git; empty
+	// disables Git.
+	GitRoot string
+	// Quiet stops recording forwarded requests (for benchmarks).
+	Quiet bool
+
+	mu        sync.Mutex
+	repos     map[string]Repo   // "owner/name", lowercase
+	accounts  map[string]string // login → type
+	users     map[string]string // token → login for GET /user
+	failing   map[string]bool
+	lfs       map[string][]byte // "owner/name/oid" → content
+	forwarded []Request
+	lookups   int
+	nextID    int64
+}
+
+// New returns an empty host.
+func New(serviceToken, gitRoot string) *Host {
+	return &Host{
+		ServiceToken: serviceToken, GitRoot: gitRoot,
+		repos: map[string]Repo{}, accounts: map[string]string{},
+		users: map[string]string{}, failing: map[string]bool{},
+		lfs: map[string][]byte{},
+	}
+}
+
+// AddAccount adds a user or organization.
+func (h *Host) AddAccount(login, typ string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.accounts[strings.ToLower(login)] = typ
+}
+
+// AddRepo adds a repository (and its owner); with a GitRoot it also creates
+// the bare repository, accepting pushes.
+func (h *Host) AddRepo(owner, name, ownerType, visibility string) error {
+	h.mu.Lock()
+	h.nextID++
+	h.repos[strings.ToLower(owner+"/"+name)] = Repo{ID: h.nextID, OwnerType: ownerType, Visibility: visibility}
+	h.accounts[strings.ToLower(owner)] = ownerType
+	h.mu.Unlock()
+	if h.GitRoot == "" {
+		return nil
+	}
+	dir := filepath.Join(h.GitRoot, owner, name+".git")
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	for _, args := range [][]string{
+		{"init", "--quiet", "--bare", "--initial-branch=main", dir},
+		{"-C", dir, "config", "http.receivepack", "true"},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// SetUser makes GET /user answer login for the token.
+func (h *Host) SetUser(token, login string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.users[token] = login
+}
+
+// SetFailing makes lookups of "owner/name" answer 502.
+func (h *Host) SetFailing(repo string, fail bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failing[strings.ToLower(repo)] = fail
+}
+
+// Forwarded returns a copy of the recorded requests.
+func (h *Host) Forwarded() []Request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Request(nil), h.forwarded...)
+}
+
+// Count returns how many requests were recorded.
+func (h *Host) Count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.forwarded)
+}
+
+// Last returns the last recorded request and the count.
+func (h *Host) Last() (Request, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.forwarded) == 0 {
+		return Request{}, 0
+	}
+	return h.forwarded[len(h.forwarded)-1], len(h.forwarded)
+}
+
+// Lookups returns how many lookup calls the host answered.
+func (h *Host) Lookups() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lookups
+}
+
+// SHA returns the lowercase hex SHA-256 of s.
+func SHA(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	if h.ServiceToken != "" && auth == "token "+h.ServiceToken {
+		h.lookup(w, r)
+		return
+	}
+	if r.URL.Path == "/api/v3/user" && strings.HasPrefix(auth, "token ") {
+		h.mu.Lock()
+		login, ok := h.users[strings.TrimPrefix(auth, "token ")]
+		if ok {
+			h.lookups++
+		}
+		h.mu.Unlock()
+		if ok {
+			fmt.Fprintf(w, `{"login":%q,"type":"User"}`, login)
+			return
+		}
+	}
+	h.record(r, auth)
+	if owner, repo, rest, ok := gitPath(r.URL.Path); ok && h.GitRoot != "" {
+		h.serveGit(w, r, owner, repo, rest, auth)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "upstream: %s %s", r.Method, r.URL.Path)
+}
+
+func (h *Host) record(r *http.Request, auth string) {
+	if h.Quiet {
+		return
+	}
+	rec := Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, AuthSHA: SHA(auth)}
+	if r.ContentLength >= 0 && r.ContentLength <= 64<<10 && !strings.Contains(r.URL.Path, "/info/lfs/") && !isGitService(r.URL.Path) {
+		body, _ := io.ReadAll(r.Body)
+		rec.Body = string(body)
+		r.Body = io.NopCloser(strings.NewReader(rec.Body))
+	}
+	h.mu.Lock()
+	h.forwarded = append(h.forwarded, rec)
+	h.mu.Unlock()
+}
+
+func isGitService(p string) bool {
+	return strings.HasSuffix(p, "/git-upload-pack") || strings.HasSuffix(p, "/git-receive-pack")
+}
+
+func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lookups++
+	w.Header().Set("Content-Type", "application/json")
+	p := strings.TrimPrefix(r.URL.Path, "/api/v3")
+	switch {
+	case strings.HasPrefix(p, "/repos/"):
+		key := strings.ToLower(strings.TrimPrefix(p, "/repos/"))
+		if h.failing[key] {
+			http.Error(w, `{"message":"bad gateway"}`, http.StatusBadGateway)
+			return
+		}
+		if repo, ok := h.repos[key]; ok {
+			owner, name, _ := strings.Cut(key, "/")
+			fmt.Fprintf(w, `{"id":%d,"name":%q,"owner":{"login":%q,"type":%q},"visibility":%q,"private":%v}`,
+				repo.ID, name, owner, repo.OwnerType, repo.Visibility, repo.Visibility != "public")
+			return
+		}
+	case strings.HasPrefix(p, "/users/"):
+		login := strings.ToLower(strings.TrimPrefix(p, "/users/"))
+		if typ, ok := h.accounts[login]; ok {
+			fmt.Fprintf(w, `{"login":%q,"type":%q}`, login, typ)
+			return
+		}
+	}
+	http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+}
+
+// gitPath splits /{owner}/{repo}[.git]/{rest} for the Git and LFS routes.
+func gitPath(p string) (owner, repo, rest string, ok bool) {
+	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 3)
+	if len(parts) < 3 {
+		return "", "", "", false
+	}
+	rest = parts[2]
+	if rest != "info/refs" && rest != "git-upload-pack" && rest != "git-receive-pack" && !strings.HasPrefix(rest, "info/lfs/") {
+		return "", "", "", false
+	}
+	return parts[0], strings.TrimSuffix(parts[1], ".git"), rest, true
+}
+
+// serveGit asks for credentials as GitHub does (anonymous access only to
+// public repositories, and never for pushes), then serves LFS itself and
+// everything else through git http-backend.
+func (h *Host) serveGit(w http.ResponseWriter, r *http.Request, owner, repo, rest, auth string) {
+	h.mu.Lock()
+	info, known := h.repos[strings.ToLower(owner+"/"+repo)]
+	h.mu.Unlock()
+	if !known {
+		http.Error(w, "Repository not found.", http.StatusNotFound)
+		return
+	}
+	write := rest == "git-receive-pack" || strings.Contains(r.URL.RawQuery, "service=git-receive-pack") ||
+		strings.HasPrefix(rest, "info/lfs/") && r.Method != http.MethodGet && rest != "info/lfs/objects/batch"
+	if auth == "" && (info.Visibility != "public" || write) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+		http.Error(w, "Authentication required", http.StatusUnauthorized)
+		return
+	}
+	if strings.HasPrefix(rest, "info/lfs/") {
+		h.serveLFS(w, r, owner, repo, rest, auth)
+		return
+	}
+	// git sends large pushes chunked; CGI needs a length, so spool the body.
+	if r.ContentLength < 0 && r.Body != nil {
+		f, err := os.CreateTemp("", "githost-body-")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		n, err := io.Copy(f, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		r.Body, r.ContentLength = f, n
+		r.TransferEncoding = nil
+		r.Header.Set("Content-Length", fmt.Sprint(n))
+	}
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		http.Error(w, "git not found", http.StatusInternalServerError)
+		return
+	}
+	r.URL.Path = "/" + owner + "/" + repo + ".git/" + rest
+	handler := &cgi.Handler{
+		Path: gitPath,
+		Args: []string{"http-backend"},
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + h.GitRoot,
+			"GIT_HTTP_EXPORT_ALL=1",
+			// http-backend allows receive-pack for an authenticated user.
+			"REMOTE_USER=git",
+		},
+	}
+	handler.ServeHTTP(w, r)
+}
+
+type lfsObject struct {
+	OID     string                    `json:"oid"`
+	Size    int64                     `json:"size"`
+	Actions map[string]map[string]any `json:"actions,omitempty"`
+	Error   *lfsError                 `json:"error,omitempty"`
+}
+
+type lfsError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// serveLFS is a small Git LFS server: the batch API, basic transfers to and
+// from the host itself, and the locks verification git-lfs runs on push.
+func (h *Host) serveLFS(w http.ResponseWriter, r *http.Request, owner, repo, rest, auth string) {
+	w.Header().Set("Content-Type", "application/vnd.git-lfs+json")
+	key := strings.ToLower(owner + "/" + repo)
+	base := "http://" + r.Host + "/" + owner + "/" + repo + ".git/info/lfs/objects/"
+	switch {
+	case rest == "info/lfs/objects/batch" && r.Method == http.MethodPost:
+		var req struct {
+			Operation string      `json:"operation"`
+			Objects   []lfsObject `json:"objects"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			fmt.Fprintf(w, `{"message":%q}`, err.Error())
+			return
+		}
+		if req.Operation == "upload" && auth == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"message":"Authentication required"}`)
+			return
+		}
+		h.mu.Lock()
+		out := make([]lfsObject, 0, len(req.Objects))
+		for _, o := range req.Objects {
+			_, have := h.lfs[key+"/"+o.OID]
+			res := lfsObject{OID: o.OID, Size: o.Size}
+			switch {
+			case req.Operation == "download" && have:
+				res.Actions = map[string]map[string]any{"download": {"href": base + o.OID}}
+			case req.Operation == "download":
+				res.Error = &lfsError{Code: 404, Message: "Object does not exist"}
+			case !have:
+				res.Actions = map[string]map[string]any{"upload": {"href": base + o.OID}}
+			}
+			out = append(out, res)
+		}
+		h.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"transfer": "basic", "objects": out})
+	case strings.HasPrefix(rest, "info/lfs/objects/") && r.Method == http.MethodPut:
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.lfs[key+"/"+strings.TrimPrefix(rest, "info/lfs/objects/")] = body
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	case strings.HasPrefix(rest, "info/lfs/objects/") && r.Method == http.MethodGet:
+		h.mu.Lock()
+		body, ok := h.lfs[key+"/"+strings.TrimPrefix(rest, "info/lfs/objects/")]
+		h.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message":"Object does not exist"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(body)
+	case rest == "info/lfs/locks/verify":
+		fmt.Fprint(w, `{"ours":[],"theirs":[]}`)
+	case strings.HasPrefix(rest, "info/lfs/locks"):
+		fmt.Fprint(w, `{"locks":[]}`)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"Not Found"}`)
+	}
+}

@@ -1,0 +1,97 @@
+package target
+
+import (
+	"errors"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestResolveGitAndWeb(t *testing.T) {
+	r, err := NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := func(s Surface, a Access) Target {
+		return Target{Scope: Repository, Surface: s, Access: a, Owner: "octo-org", Name: "r", AnonReadable: true}
+	}
+	unscoped := func(a Access) Target { return Target{Scope: Unscoped, Surface: Git, Access: a} }
+	batch := repo(LFS, Write)
+	batch.BodyDecides = true
+	tests := []struct {
+		name, method, url string
+		want              Target
+	}{
+		{"ref discovery without .git", "GET", "/octo-org/r/info/refs?service=git-upload-pack", repo(Git, Read)},
+		{"ref discovery for push", "GET", "/octo-org/r.git/info/refs?service=git-receive-pack", repo(Git, Write)},
+		{"dumb ref discovery", "GET", "/octo-org/r.git/info/refs", repo(Git, Read)},
+		{"upload-pack reads", "POST", "/octo-org/r.git/git-upload-pack", repo(Git, Read)},
+		{"receive-pack writes", "POST", "/octo-org/r.git/git-receive-pack", repo(Git, Write)},
+		{"receive-pack GET still writes", "GET", "/octo-org/r.git/git-receive-pack", repo(Git, Write)},
+		{"lfs batch: the body decides", "POST", "/octo-org/r.git/info/lfs/objects/batch", batch},
+		{"lfs object download", "GET", "/octo-org/r.git/info/lfs/objects/" + "ab12", repo(LFS, Read)},
+		{"lfs object upload", "PUT", "/octo-org/r.git/info/lfs/objects/" + "ab12", repo(LFS, Write)},
+		{"lfs locks list is a write", "GET", "/octo-org/r.git/info/lfs/locks", repo(LFS, Write)},
+		{"lfs locks verify", "POST", "/octo-org/r.git/info/lfs/locks/verify", repo(LFS, Write)},
+		{"raw file", "GET", "/octo-org/r/raw/main/a/b.txt", repo(Web, Read)},
+		{"raw host path", "GET", "/raw/octo-org/r/main/a.txt", repo(Web, Read)},
+		{"archive", "GET", "/octo-org/r/archive/refs/heads/main.zip", repo(Web, Read)},
+		{"release asset", "GET", "/octo-org/r/releases/download/v1/app.tgz", repo(Web, Read)},
+		{"release page is web UI", "GET", "/octo-org/r/releases/tag/v1", unscoped(Read)},
+		{"web UI page", "GET", "/octo-org/r/pulls", unscoped(Read)},
+		{"reserved: settings", "GET", "/settings/tokens/info/refs", unscoped(Read)},
+		{"reserved: login", "POST", "/login/oauth/access_token", unscoped(Write)},
+		{"reserved in other case", "GET", "/Organizations/x/info/refs", unscoped(Read)},
+		{"too short", "GET", "/octo-org/r", unscoped(Read)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := r.Resolve(httptest.NewRequest(tc.method, tc.url, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("no git on an api.github.com-style host", func(t *testing.T) {
+		dotcom, _ := NewResolver("")
+		got, err := dotcom.Resolve(httptest.NewRequest("GET", "/octo-org/r/info/refs", nil))
+		if err != nil || got.Scope != Unscoped {
+			t.Errorf("got %+v %v", got, err)
+		}
+	})
+}
+
+func TestLFSBatchAccess(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       Access
+		ok         bool
+	}{
+		{"download", `{"operation":"download","objects":[{"oid":"a","size":1}]}`, Read, true},
+		{"upload", `{"operation":"upload","objects":[]}`, Write, true},
+		{"operation last", `{"objects":[{"oid":"a"}],"transfers":["basic"],"operation":"download"}`, Read, true},
+		{"whitespace", " \n{ \"operation\" : \"download\" }\n", Read, true},
+		{"twice", `{"operation":"download","operation":"upload"}`, Write, false},
+		{"other case", `{"operation":"download","OPERATION":"upload"}`, Write, false},
+		{"missing", `{"objects":[]}`, Write, false},
+		{"unknown", `{"operation":"verify"}`, Write, false},
+		{"not a string", `{"operation":1}`, Write, false},
+		{"array", `[{"operation":"download"}]`, Write, false},
+		{"empty", ``, Write, false},
+		{"truncated", `{"operation":"download"`, Write, false},
+		{"trailing object", `{"operation":"download"}{"operation":"upload"}`, Write, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := LFSBatchAccess([]byte(tc.body))
+			if tc.ok != (err == nil) || got != tc.want {
+				t.Fatalf("got %v %v, want %v ok=%v", got, err, tc.want, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrBadLFSBatch) {
+				t.Errorf("error %v does not wrap ErrBadLFSBatch", err)
+			}
+		})
+	}
+}
