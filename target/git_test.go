@@ -3,6 +3,8 @@ package target
 import (
 	"errors"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -93,5 +95,25 @@ func TestLFSBatchAccess(t *testing.T) {
 				t.Errorf("error %v does not wrap ErrBadLFSBatch", err)
 			}
 		})
+	}
+}
+
+// TestREADMEListsRules keeps the README's lists of reserved paths and
+// never-public sub-resources the same as the code's.
+func TestREADMEListsRules(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ")
+	for _, name := range Reserved() {
+		if !strings.Contains(text, "`"+name+"`") {
+			t.Errorf("README does not list the reserved path %q", name)
+		}
+	}
+	for name := range neverPublic {
+		if !strings.Contains(text, "`"+name+"`") {
+			t.Errorf("README does not list the never-public sub-resource %q", name)
+		}
 	}
 }
