@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -275,4 +276,47 @@ func TestGitEnterprisePolicy(t *testing.T) {
 	}
 	assertRefusal(t, out, "`open-org` forbids access via a personal access token (classic).")
 	c.mustRun("", withToken(tokClassic), "clone", "--quiet", g.repoURL("bob", "private"), filepath.Join(c.dir, "y"))
+}
+
+// TestGitLargePush: git sends a push over 1 MiB chunked; it must pass the
+// gateway and reach the host intact (and a refused one must not).
+func TestGitLargePush(t *testing.T) {
+	g, host, c := newGitGateway(t)
+	for _, tc := range []struct {
+		name string
+		tok  string
+		ok   bool
+	}{{"approved", tokApproved, true}, {"pending", tokPending, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(c.dir, "large-"+tc.name)
+			c.mustRun("", withToken(tokApproved), "clone", "--quiet", g.repoURL("octo-org", "private"), dst)
+			blob := make([]byte, 3<<20)
+			if _, err := rand.Read(blob); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, "large.bin"), blob, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c.mustRun(dst, nil, "add", "large.bin")
+			c.mustRun(dst, nil, "commit", "--quiet", "-m", "large")
+			out, err := c.run(dst, withToken(tc.tok), "push", "origin", "main")
+			if tc.ok != (err == nil) {
+				t.Fatalf("push: err=%v, want success=%v\n%s", err, tc.ok, out)
+			}
+			head := strings.TrimSpace(c.mustRun(dst, nil, "rev-parse", "HEAD"))
+			remote := strings.TrimSpace(c.mustRun(filepath.Join(host.GitRoot, "octo-org", "private.git"), nil, "rev-parse", "main"))
+			if tc.ok != (remote == head) {
+				t.Fatalf("host has %s, pushed %s, want equal=%v", remote, head, tc.ok)
+			}
+			if !tc.ok {
+				assertRefusal(t, out, pendingMsg)
+				return
+			}
+			// The blob arrived byte for byte.
+			got := c.mustRun(filepath.Join(host.GitRoot, "octo-org", "private.git"), nil, "cat-file", "-s", "main:large.bin")
+			if strings.TrimSpace(got) != fmt.Sprint(len(blob)) {
+				t.Fatalf("host has large.bin of %s bytes", got)
+			}
+		})
+	}
 }
