@@ -85,13 +85,18 @@ func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error)
 // least one from the host ("miss").
 func (h *Handler) decide(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {
 	lookup = "none"
-	// Two facts at most: the resource and the token's owner.
-	for range 3 {
+	// Three facts at most: the resource, the token's owner, and the owner
+	// of the second resource a route names.
+	for range 4 {
 		d = enforce.Decide(pol, tok, tgt, res)
 		var hit bool
 		switch d.Outcome {
 		case enforce.NeedResource:
 			res, hit, err = h.lookups.Resource(r.Context(), tgt)
+		case enforce.NeedAlso:
+			var also target.Resource
+			also, hit, err = h.lookups.Resource(r.Context(), *tgt.Also)
+			res.AlsoKnown, res.AlsoOwner, res.AlsoOwnerType = true, also.OwnerLogin, also.OwnerType
 		case enforce.NeedTokenOwner:
 			tok.Owner, hit, err = h.lookups.TokenOwner(r.Context(), cred.Token, tok.Fingerprint)
 			tok.OwnerKnown = true

@@ -36,11 +36,14 @@ const (
 	// NeedTokenOwner asks the handler to learn the token owner's login and
 	// decide again.
 	NeedTokenOwner
+	// NeedAlso asks the handler to look up the owner of the target's
+	// second resource (Target.Also) and decide again.
+	NeedAlso
 	// Unavailable answers 503: a fact the policy needs could not be had.
 	Unavailable
 )
 
-var outcomeNames = [...]string{"allow", "deny", "need_resource", "need_token_owner", "unavailable"}
+var outcomeNames = [...]string{"allow", "deny", "need_resource", "need_token_owner", "need_also", "unavailable"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -86,6 +89,10 @@ const (
 	ReasonNoFeed
 	// ReasonLookupFailed: the host could not be asked about the target.
 	ReasonLookupFailed
+	// ReasonOwnerMismatch: the second resource a route names (a repository
+	// id under /orgs/{org}, an organization id under /enterprises/{slug})
+	// does not belong to the first.
+	ReasonOwnerMismatch
 	numReasons
 )
 
@@ -94,7 +101,7 @@ var reasonNames = [numReasons]string{
 	"approved", "org_owner", "classic_restricted", "fine_grained_restricted",
 	"fine_grained_not_opted_in", "approval_pending", "approval_denied",
 	"approval_revoked", "approval_missing", "undetermined", "no_feed",
-	"lookup_failed",
+	"lookup_failed", "owner_mismatch",
 }
 
 func (r Reason) String() string {
@@ -140,14 +147,46 @@ func version(p *Policy) int64 {
 
 // Decide applies the policies to one target. p may be nil when no feed has
 // been loaded. res is the zero Resource until the handler has looked it up
-// because an earlier call asked for it with NeedResource.
+// because an earlier call asked for it with NeedResource (or NeedAlso for
+// the second resource of the route).
 func Decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decision {
+	d := decide(p, tok, tgt, res)
+	if d.Outcome != Allow || tgt.Also == nil || d.Reason == ReasonAllowed && p != nil && !p.RestrictsClass(tok.Class) {
+		return d
+	}
+	// The route names a second resource (a repository id under
+	// /orgs/{org}, an organization id under /enterprises/{slug}, a
+	// repository under /teams/{id}): it must belong to the first, or the
+	// first's policy would open another owner's resource.
+	if !res.AlsoKnown {
+		return d.with(NeedAlso, ReasonNone, d.Subject)
+	}
+	if tgt.Scope == target.Enterprise {
+		if res.AlsoOwnerType != target.OwnerOrganization || p == nil || p.Organization(res.AlsoOwner) == nil {
+			return d.with(Deny, ReasonOwnerMismatch, d.Subject)
+		}
+		return d
+	}
+	parent := tgt.Owner
+	if tgt.IDKind != target.IDNone {
+		parent = res.OwnerLogin
+	}
+	if parent == "" || !strings.EqualFold(parent, res.AlsoOwner) {
+		return d.with(Deny, ReasonOwnerMismatch, parent)
+	}
+	return d
+}
+
+func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decision {
 	d := Decision{Class: tok.Class, FeedVersion: version(p)}
 	if !tok.Class.IsPAT() {
 		return d.with(Allow, ReasonNotGoverned, "")
 	}
-	if tgt.Scope == target.Unscoped {
+	switch tgt.Scope {
+	case target.Unscoped:
 		return d.with(Allow, ReasonUnscoped, "")
+	case target.Personal:
+		return d.with(Allow, ReasonUserOwned, "")
 	}
 	// A policy that cannot refuse this class anywhere needs no facts.
 	if p != nil && !p.RestrictsClass(tok.Class) {
@@ -166,7 +205,7 @@ func Decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 		return p.decideEnterprise(d, tgt)
 	case target.Organization:
 		login := tgt.Owner
-		if tgt.ID != 0 {
+		if tgt.IDKind != target.IDNone {
 			if !res.Known {
 				return d.with(NeedResource, ReasonNone, "")
 			}

@@ -68,6 +68,20 @@ var (
 	noOwner  = target.Resource{Known: true}
 )
 
+var (
+	alsoRepo = target.Target{Scope: target.Organization, Owner: "octo-org", Access: target.Write,
+		Also: &target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 9}}
+	alsoTeam = target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 5, Access: target.Write,
+		Also: &target.Target{Scope: target.Repository, Owner: "octo-org", Name: "r"}}
+	alsoEnt = target.Target{Scope: target.Enterprise, Owner: "acme", Access: target.Write,
+		Also: &target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 9}}
+)
+
+func withAlso(r target.Resource, owner string) target.Resource {
+	r.AlsoKnown, r.AlsoOwner, r.AlsoOwnerType = true, owner, target.OwnerOrganization
+	return r
+}
+
 func fg(fp tokenclass.Fingerprint) Token {
 	return Token{Class: tokenclass.FineGrained, Fingerprint: fp}
 }
@@ -173,9 +187,23 @@ func TestDecide(t *testing.T) {
 		{name: "user scope: a user account is never restricted", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.User, Owner: "bob", Access: target.Write}, res: userRepo, want: Allow, reason: ReasonUserOwned},
 		{name: "user scope: an organization's public profile", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.User, Owner: "octo-org", Access: target.Read, AnonReadable: true}, res: public, want: Allow, reason: ReasonPublicRead},
 		{name: "user scope: an organization's non-public route", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.User, Owner: "octo-org", Access: target.Read}, res: public, want: Deny, reason: ReasonClassicRestricted},
-		{name: "org by id needs the resource", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, ID: 7, Access: target.Write}, want: NeedResource},
-		{name: "org by id resolved", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, ID: 7, Access: target.Write}, res: private, want: Deny, reason: ReasonClassicRestricted},
-		{name: "org by id that names no organization", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, ID: 7, Access: target.Write}, res: noOwner, want: Allow, reason: ReasonNotGoverned},
+		{name: "org by id needs the resource", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 7, Access: target.Write}, want: NeedResource},
+		{name: "org by id resolved", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 7, Access: target.Write}, res: private, want: Deny, reason: ReasonClassicRestricted},
+		{name: "org by id that names no organization", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 7, Access: target.Write}, res: noOwner, want: Allow, reason: ReasonNotGoverned},
+
+		{name: "team id resolved to its organization", ent: ent(true, oc, aoc, restrict), tok: classic, tgt: target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 5, Access: target.Read}, res: public, want: Deny, reason: ReasonClassicRestricted, subject: "octo-org"},
+		{name: "personal resources are never restricted", ent: ent(true, restrict, require, restrict), tok: classic, tgt: target.Target{Scope: target.Personal, Access: target.Write}, want: Allow, reason: ReasonUserOwned},
+
+		// Routes that name a second resource, which must belong to the first.
+		{name: "also: needs the second owner", ent: defaultEnt, orgs: []Organization{org(allow, require, restrict)}, tok: fg(fpApproved), tgt: alsoRepo, res: private, want: NeedAlso},
+		{name: "also: repository of the same organization", ent: defaultEnt, orgs: []Organization{org(allow, require, restrict)}, tok: fg(fpApproved), tgt: alsoRepo, res: withAlso(private, "Octo-Org"), want: Allow, reason: ReasonApproved},
+		{name: "also: repository of another organization", ent: defaultEnt, orgs: []Organization{org(allow, require, restrict)}, tok: fg(fpApproved), tgt: alsoRepo, res: withAlso(private, "other-org"), want: Deny, reason: ReasonOwnerMismatch, subject: "octo-org"},
+		{name: "also: a refusal needs no second lookup", ent: defaultEnt, orgs: []Organization{org(allow, require, restrict)}, tok: classic, tgt: alsoRepo, res: private, want: Deny, reason: ReasonClassicRestricted},
+		{name: "also: nothing restricted needs no second lookup", ent: ent(true, allow, disable, allow), tok: fg(fpNone), tgt: alsoRepo, want: Allow, reason: ReasonAllowed},
+		{name: "also: team's repository in the team's organization", ent: defaultEnt, tok: fg(fpApproved), tgt: alsoTeam, res: withAlso(private, "octo-org"), want: Allow, reason: ReasonApproved},
+		{name: "also: team's repository elsewhere", ent: defaultEnt, tok: fg(fpApproved), tgt: alsoTeam, res: withAlso(private, "other-org"), want: Deny, reason: ReasonOwnerMismatch},
+		{name: "also: organization of the enterprise", ent: ent(true, oc, aoc, oc), tok: classic, tgt: alsoEnt, res: withAlso(target.Resource{}, "octo-org"), want: Allow, reason: ReasonAllowed},
+		{name: "also: organization outside the enterprise", ent: func() Enterprise { e := ent(true, oc, aoc, oc); e.AllOrganizations = false; return e }(), orgs: []Organization{org(allow, require, restrict)}, tok: classic, tgt: alsoEnt, res: withAlso(target.Resource{}, "stranger"), want: Deny, reason: ReasonOwnerMismatch},
 
 		// GraphQL until it is resolved.
 		{name: "undetermined: refused when a restriction could apply", ent: defaultEnt, orgs: []Organization{org(allow, require, restrict)}, tok: classic, tgt: graphql, want: Deny, reason: ReasonUndetermined, subject: "acme"},

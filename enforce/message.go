@@ -52,6 +52,8 @@ func (d Decision) Message() string {
 			return who + " restricts access via a personal access token (classic), and the resources this request reaches could not be determined. " + classicTail
 		}
 		return who + " restricts access via a personal access token with fine-grained permissions, and the resources this request reaches could not be determined. " + fineTail
+	case ReasonOwnerMismatch:
+		return who + " does not own the other resource this request names. Please name a repository or organization that belongs to it."
 	case ReasonNoFeed:
 		return "The personal access token policy has not been loaded yet. Please try again later."
 	case ReasonLookupFailed:

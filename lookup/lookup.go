@@ -112,7 +112,7 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 	var key string
 	var fetch func(context.Context) (target.Resource, error)
 	switch {
-	case t.Scope == target.Repository && t.ID != 0:
+	case t.Scope == target.Repository && t.IDKind == target.IDRepository:
 		key = "repository-id/" + strconv.FormatInt(t.ID, 10)
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.repository(ctx, "/repositories/"+strconv.FormatInt(t.ID, 10), "")
@@ -122,10 +122,15 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.repository(ctx, "/repos/"+url.PathEscape(t.Owner)+"/"+url.PathEscape(t.Name), t.Owner)
 		}
-	case t.Scope == target.Organization && t.ID != 0:
+	case t.Scope == target.Organization && t.IDKind == target.IDOrganization:
 		key = "organization-id/" + strconv.FormatInt(t.ID, 10)
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.account(ctx, "/organizations/"+strconv.FormatInt(t.ID, 10))
+		}
+	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
+		key = "team-id/" + strconv.FormatInt(t.ID, 10)
+		fetch = func(ctx context.Context) (target.Resource, error) {
+			return c.team(ctx, t.ID)
 		}
 	case t.Scope == target.User:
 		key = "account/" + strings.ToLower(t.Owner)
@@ -273,6 +278,31 @@ func (c *Client) account(ctx context.Context, path string) (target.Resource, err
 			return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no login and type", ErrUnavailable, path)
 		}
 		return target.Resource{Known: true, OwnerLogin: a.Login, OwnerType: t, Visibility: target.VisibilityPublic}, nil
+	case http.StatusNotFound, http.StatusGone:
+		return target.Resource{Known: true}, nil
+	}
+	return target.Resource{}, fmt.Errorf("%w: GET %s: unexpected status %d", ErrUnavailable, path, status)
+}
+
+// team looks up a team's organization (GET /teams/{id}, the legacy route
+// GitHub Enterprise Server still serves).
+func (c *Client) team(ctx context.Context, id int64) (target.Resource, error) {
+	path := "/teams/" + strconv.FormatInt(id, 10)
+	var tm struct {
+		Organization struct {
+			Login string `json:"login"`
+		} `json:"organization"`
+	}
+	status, err := c.get(ctx, path, c.serviceAuth(), &tm)
+	if err != nil {
+		return target.Resource{}, err
+	}
+	switch status {
+	case http.StatusOK:
+		if tm.Organization.Login == "" {
+			return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no organization login", ErrUnavailable, path)
+		}
+		return target.Resource{Known: true, OwnerLogin: tm.Organization.Login, OwnerType: target.OwnerOrganization}, nil
 	case http.StatusNotFound, http.StatusGone:
 		return target.Resource{Known: true}, nil
 	}

@@ -52,6 +52,8 @@ func (f *fakeHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"login":"bob","type":"User"}`)
 	case "/api/v3/organizations/9":
 		fmt.Fprint(w, `{"login":"octo-org","id":9}`)
+	case "/api/v3/teams/5":
+		fmt.Fprint(w, `{"id":5,"slug":"core","organization":{"login":"octo-org","id":9}}`)
 	case "/api/v3/user":
 		if r.Header.Get("Authorization") == "token github_pat_alice" {
 			fmt.Fprint(w, `{"login":"Alice"}`)
@@ -94,9 +96,11 @@ func TestResource(t *testing.T) {
 		{"missing repository of an organization is private", repo("octo-org", "nope"), target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPrivate}},
 		{"missing repository of a user", repo("bob", "nope"), target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPrivate}},
 		{"missing owner", repo("ghost", "nope"), target.Resource{Known: true, Visibility: target.VisibilityPrivate}},
-		{"repository by id", target.Target{Scope: target.Repository, ID: 3}, target.Resource{Known: true, OwnerLogin: "New-Org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityInternal}},
-		{"missing repository id", target.Target{Scope: target.Repository, ID: 77}, target.Resource{Known: true}},
-		{"organization by id", target.Target{Scope: target.Organization, ID: 9}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPublic}},
+		{"repository by id", target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 3}, target.Resource{Known: true, OwnerLogin: "New-Org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityInternal}},
+		{"missing repository id", target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 77}, target.Resource{Known: true}},
+		{"organization by id", target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 9}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPublic}},
+		{"team", target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 5}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization}},
+		{"missing team", target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 6}, target.Resource{Known: true}},
 		{"user account", target.Target{Scope: target.User, Owner: "bob"}, target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPublic}},
 		{"account that is an organization", target.Target{Scope: target.User, Owner: "octo-org"}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPublic}},
 		{"nothing to look up", target.Target{Scope: target.Organization, Owner: "octo-org"}, target.Resource{}},

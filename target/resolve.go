@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -18,6 +19,7 @@ var ErrBadPath = errors.New("path cannot be checked")
 // Resolver maps requests to targets. It is immutable after NewResolver and
 // safe for concurrent use.
 type Resolver struct {
+	table *table
 	// apiPrefix is where the REST API lives ("/api/v3" on GitHub
 	// Enterprise Server, "" on an api.github.com-style host).
 	apiPrefix   string
@@ -33,7 +35,11 @@ func NewResolver(apiPrefix string) (*Resolver, error) {
 	if apiPrefix != "" && (!strings.HasPrefix(apiPrefix, "/") || strings.Contains(apiPrefix, "//")) {
 		return nil, fmt.Errorf("api prefix %q: must be empty or start with one slash", apiPrefix)
 	}
-	r := &Resolver{apiPrefix: apiPrefix, graphqlPath: "/graphql"}
+	tbl, err := sharedTable()
+	if err != nil {
+		return nil, fmt.Errorf("route table: %w", err)
+	}
+	r := &Resolver{table: tbl, apiPrefix: apiPrefix, graphqlPath: "/graphql"}
 	if apiPrefix != "" {
 		// GitHub Enterprise Server serves GraphQL and uploads beside the
 		// REST prefix: /api/v3, /api/graphql, /api/uploads.
@@ -60,7 +66,7 @@ func (r *Resolver) Resolve(req *http.Request) (Target, error) {
 		if r.apiPrefix == "" && rest == r.graphqlPath {
 			return graphqlTarget(access), nil
 		}
-		return resolveREST(rest, access), nil
+		return r.resolveREST(req.Method, rest, access), nil
 	}
 	if path == r.graphqlPath {
 		return graphqlTarget(access), nil
@@ -68,7 +74,7 @@ func (r *Resolver) Resolve(req *http.Request) (Target, error) {
 	if r.uploadsPath != "" {
 		if rest, ok := cutPrefix(path, r.uploadsPath); ok {
 			// Release asset uploads: POST /repos/{owner}/{repo}/releases/{id}/assets.
-			return resolveREST(rest, access), nil
+			return r.resolveREST(req.Method, rest, access), nil
 		}
 	}
 	if r.apiPrefix == "" {
@@ -189,38 +195,21 @@ func segments(path string, buf []string) []string {
 	return buf[:n]
 }
 
-// neverPublic lists a repository's sub-resources that anonymous users can
-// never read, even on a public repository: administration, secrets and
-// security data. A path that contains one of these segments anywhere after
-// the repository is treated as private; a branch that happens to be named
-// "hooks" only loses its public readability, which fails safe.
-var neverPublic = map[string]bool{
-	"hooks": true, "keys": true, "collaborators": true, "invitations": true,
-	"secrets": true, "variables": true, "runners": true, "runner-groups": true,
-	"traffic": true, "protection": true, "dependabot": true,
-	"code-scanning": true, "secret-scanning": true, "vulnerability-alerts": true,
-	"automated-security-fixes": true, "private-vulnerability-reporting": true,
-	"autolinks": true, "pre-receive-hooks": true, "replicas": true,
-	"import": true, "lfs": true, "teams": true, "permissions": true,
-	"caches": true, "cache": true, "oidc": true, "notifications": true,
-	"subscription": true, "interaction-limits": true, "codespaces": true,
-	"environments": true, "deployment-protection-rules": true,
-	"security-advisories": true, "rulesets": true, "attestations": true,
-	"bypass-requests": true, "dismissal-requests": true, "properties": true,
-	"pages": true, "transfer": true, "installation": true, "actions": true,
-	"audit-log": true, "alerts": true, "settings": true,
+// resolveREST matches the path against the published operations; a path
+// GitHub does not publish falls back to the rule of its family, never
+// public.
+func (r *Resolver) resolveREST(method, rest string, access Access) Target {
+	var caps [8]string
+	if op, exact := r.table.match(method, rest, &caps); op != nil {
+		return op.target(&caps, access, exact)
+	}
+	t := fallbackREST(rest, access)
+	t.AnonReadable = false
+	return t
 }
 
-// userPublic lists the /users/{username}/… routes anyone can read: profiles
-// and the lists GitHub shows on a profile page.
-var userPublic = map[string]bool{
-	"": true, "repos": true, "followers": true, "following": true,
-	"gists": true, "starred": true, "subscriptions": true, "orgs": true,
-	"events": true, "received_events": true, "keys": true, "gpg_keys": true,
-	"ssh_signing_keys": true, "hovercard": true, "social_accounts": true,
-}
-
-func resolveREST(rest string, access Access) Target {
+// fallbackREST places paths GitHub does not publish by their family.
+func fallbackREST(rest string, access Access) Target {
 	var buf [6]string
 	seg := segments(rest, buf[:])
 	t := Target{Scope: Unscoped, Surface: REST, Access: access}
@@ -233,7 +222,6 @@ func resolveREST(rest string, access Access) Target {
 			return t
 		}
 		t.Scope, t.Owner, t.Name = Repository, seg[1], seg[2]
-		t.AnonReadable = len(seg) == 3 || !mentionsAny(seg[3:], neverPublic)
 	case "repositories":
 		if len(seg) < 2 {
 			return t
@@ -242,33 +230,36 @@ func resolveREST(rest string, access Access) Target {
 		if !ok {
 			return t // /repositories?since=…: the list of public repositories
 		}
-		t.Scope, t.ID = Repository, id
-		t.AnonReadable = len(seg) == 2 || !mentionsAny(seg[2:], neverPublic)
+		t.Scope, t.ID, t.IDKind = Repository, id, IDRepository
 	case "orgs":
 		if len(seg) < 2 {
 			return t
 		}
 		t.Scope, t.Owner = Organization, seg[1]
-		// Only the organization's profile is public; its lists (repos,
-		// members, teams, …) can carry private data.
-		t.AnonReadable = len(seg) == 2
 	case "organizations":
 		if len(seg) < 2 {
 			return t // GET /organizations lists every organization's login
 		}
-		id, ok := parseID(seg[1])
-		if !ok {
-			return Target{Scope: Undetermined, Surface: REST, Access: access}
+		if id, ok := parseID(seg[1]); ok {
+			t.Scope, t.ID, t.IDKind = Organization, id, IDOrganization
+		} else {
+			t.Scope, t.Owner = Organization, seg[1]
 		}
-		t.Scope, t.ID = Organization, id
-		t.AnonReadable = len(seg) == 2
 	case "enterprises":
 		if len(seg) < 2 {
 			return t
 		}
 		t.Scope, t.Owner = Enterprise, seg[1]
-	case "admin":
+	case "admin", "enterprise", "manage":
 		t.Scope = Enterprise
+	case "teams":
+		if len(seg) >= 2 {
+			if id, ok := parseID(seg[1]); ok {
+				t.Scope, t.ID, t.IDKind = Organization, id, IDTeam
+			}
+		}
+	case "gists":
+		t.Scope = Personal
 	case "users":
 		if len(seg) < 2 {
 			return t
@@ -280,11 +271,6 @@ func resolveREST(rest string, access Access) Target {
 			return Target{Scope: Organization, Surface: REST, Access: access, Owner: org}
 		}
 		t.Scope, t.Owner = User, seg[1]
-		sub := ""
-		if len(seg) >= 3 {
-			sub = seg[2]
-		}
-		t.AnonReadable = userPublic[sub]
 	case "user":
 		return resolveUserRoutes(seg, t)
 	}
@@ -298,7 +284,6 @@ func resolveUserRoutes(seg []string, t Target) Target {
 	if len(seg) >= 4 && (seg[1] == "starred" || seg[1] == "subscriptions") {
 		repo, _, _ := strings.Cut(seg[3], "/")
 		t.Scope, t.Owner, t.Name = Repository, seg[2], repo
-		t.AnonReadable = false
 		return t
 	}
 	if len(seg) >= 4 && seg[1] == "memberships" && seg[2] == "orgs" {
@@ -306,20 +291,46 @@ func resolveUserRoutes(seg []string, t Target) Target {
 		t.Scope, t.Owner = Organization, org
 		return t
 	}
+	t.Scope = Personal
 	return t
 }
 
-func mentionsAny(seg []string, set map[string]bool) bool {
-	for _, s := range seg {
-		for s != "" {
-			var head string
-			head, s, _ = strings.Cut(s, "/")
-			if set[head] {
-				return true
-			}
-		}
+// sharedTable parses the embedded route table once per process: every
+// Resolver (one per handler, re-made on each config reload) shares it.
+var sharedTable = sync.OnceValues(loadTable)
+
+// target builds the request's target from a matched operation.
+func (op *Operation) target(caps *[8]string, access Access, exact bool) Target {
+	t := Target{Scope: op.Scope, Surface: REST, Access: access, IDKind: op.IDKind,
+		AnonReadable: exact && access == Read && op.AnonReadable, CrossOrg: op.CrossOrg, Operation: op}
+	if op.ownerAt >= 0 {
+		t.Owner = caps[op.ownerAt]
 	}
-	return false
+	if op.nameAt >= 0 {
+		t.Name = caps[op.nameAt]
+	}
+	if op.idAt >= 0 {
+		id, ok := parseID(caps[op.idAt])
+		if !ok {
+			// Not an id: the host answers 404, but nothing unknown passes.
+			return Target{Scope: Undetermined, Surface: REST, Access: access, Operation: op}
+		}
+		t.ID = id
+	}
+	if op.Also != "" {
+		also := Target{Scope: op.alsoScope, Surface: REST, Access: access, IDKind: op.alsoKind}
+		if op.alsoIDAt >= 0 {
+			id, ok := parseID(caps[op.alsoIDAt])
+			if !ok {
+				return Target{Scope: Undetermined, Surface: REST, Access: access, Operation: op}
+			}
+			also.ID = id
+		} else {
+			also.Owner, also.Name = caps[op.alsoOwnerAt], caps[op.alsoNameAt]
+		}
+		t.Also = &also
+	}
+	return t
 }
 
 func parseID(s string) (int64, bool) {

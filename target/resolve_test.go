@@ -25,19 +25,32 @@ func TestResolve(t *testing.T) {
 	}{
 		{"repository", ghes, "GET", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"repository content", ghes, "GET", "/api/v3/repos/octo-org/r/contents/a/b.txt", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
-		{"repository write", ghes, "POST", "/api/v3/repos/octo-org/r/issues", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"repository write", ghes, "POST", "/api/v3/repos/octo-org/r/issues", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r"}},
 		{"HEAD reads", ghes, "HEAD", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"OPTIONS reads", ghes, "OPTIONS", "/api/v3/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"hooks are never public", ghes, "GET", "/api/v3/repos/octo-org/r/hooks", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
 		{"actions secrets are never public", ghes, "GET", "/api/v3/repos/octo-org/r/actions/secrets/X", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
 		{"branch protection is never public", ghes, "GET", "/api/v3/repos/octo-org/r/branches/main/protection", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
 		{"collaborators are never public", ghes, "GET", "/api/v3/repos/octo-org/r/collaborators", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
-		{"repository by id", ghes, "GET", "/api/v3/repositories/42/issues", Target{Scope: Repository, Access: Read, ID: 42, AnonReadable: true}},
+		{"repository by id, unpublished route", ghes, "GET", "/api/v3/repositories/42/issues", Target{Scope: Repository, Access: Read, ID: 42, IDKind: IDRepository}},
+		{"repository by id", ghes, "GET", "/api/v3/repositories/42", Target{Scope: Repository, Access: Read, ID: 42, IDKind: IDRepository}},
 		{"list of repositories", ghes, "GET", "/api/v3/repositories?since=4", Target{Scope: Unscoped, Access: Read}},
 		{"org profile", ghes, "GET", "/api/v3/orgs/octo-org", Target{Scope: Organization, Access: Read, Owner: "octo-org", AnonReadable: true}},
 		{"org list", ghes, "GET", "/api/v3/orgs/octo-org/repos", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
-		{"org write", ghes, "PATCH", "/api/v3/orgs/octo-org", Target{Scope: Organization, Access: Write, Owner: "octo-org", AnonReadable: true}},
-		{"org by id", ghes, "GET", "/api/v3/organizations/9/members", Target{Scope: Organization, Access: Read, ID: 9}},
+		{"org write", ghes, "PATCH", "/api/v3/orgs/octo-org", Target{Scope: Organization, Access: Write, Owner: "octo-org"}},
+		{"org by id", ghes, "GET", "/api/v3/organizations/9/custom_roles", Target{Scope: Organization, Access: Read, ID: 9, IDKind: IDOrganization}},
+		{"org by login under /organizations", ghes, "GET", "/api/v3/organizations/octo-org/settings/billing/usage", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
+		{"team", ghes, "GET", "/api/v3/teams/5/members", Target{Scope: Organization, Access: Read, ID: 5, IDKind: IDTeam}},
+		{"gist", ghes, "PATCH", "/api/v3/gists/abc", Target{Scope: Personal, Access: Write}},
+		{"user's list across orgs", ghes, "GET", "/api/v3/user/repos", Target{Scope: Personal, Access: Read, CrossOrg: true}},
+		{"search", ghes, "GET", "/api/v3/search/code", Target{Scope: Unscoped, Access: Read, CrossOrg: true}},
+		{"singular enterprise", ghes, "GET", "/api/v3/enterprise/settings/license", Target{Scope: Enterprise, Access: Read}},
+		{"scim", ghes, "GET", "/api/v3/scim/v2/enterprises/acme/Users", Target{Scope: Enterprise, Access: Read, Owner: "acme"}},
+		{"notification thread", ghes, "GET", "/api/v3/notifications/threads/7", Target{Scope: Undetermined, Access: Read}},
+		{"network events", ghes, "GET", "/api/v3/networks/octo-org/r/events", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"branch with slashes", ghes, "GET", "/api/v3/repos/octo-org/r/branches/feature/x/protection", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"branch with slashes, public route", ghes, "GET", "/api/v3/repos/octo-org/r/branches/feature/x", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"non-numeric id", ghes, "GET", "/api/v3/teams/core", Target{Scope: Undetermined, Access: Read}},
 		{"enterprise", ghes, "GET", "/api/v3/enterprises/acme/settings/billing", Target{Scope: Enterprise, Access: Read, Owner: "acme"}},
 		{"site admin", ghes, "POST", "/api/v3/admin/users", Target{Scope: Enterprise, Access: Write}},
 		{"user profile", ghes, "GET", "/api/v3/users/bob", Target{Scope: User, Access: Read, Owner: "bob", AnonReadable: true}},
@@ -45,10 +58,10 @@ func TestResolve(t *testing.T) {
 		{"user org events", ghes, "GET", "/api/v3/users/bob/events/orgs/octo-org", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
 		{"starred repository", ghes, "PUT", "/api/v3/user/starred/octo-org/r", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r"}},
 		{"org membership", ghes, "PATCH", "/api/v3/user/memberships/orgs/octo-org", Target{Scope: Organization, Access: Write, Owner: "octo-org"}},
-		{"authenticated user", ghes, "GET", "/api/v3/user", Target{Scope: Unscoped, Access: Read}},
+		{"authenticated user", ghes, "GET", "/api/v3/user", Target{Scope: Personal, Access: Read}},
 		{"meta", ghes, "GET", "/api/v3/meta", Target{Scope: Unscoped, Access: Read}},
 		{"graphql", ghes, "POST", "/api/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
-		{"upload", ghes, "POST", "/api/uploads/repos/octo-org/r/releases/1/assets?name=a", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"upload", ghes, "POST", "/api/uploads/repos/octo-org/r/releases/1/assets?name=a", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r"}},
 		{"prefix boundary", ghes, "GET", "/api/v3x/repos/a/b", Target{Scope: Unscoped, Surface: Git, Access: Read}},
 		{"dotcom repository", dotcom, "GET", "/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"dotcom graphql", dotcom, "POST", "/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
@@ -65,6 +78,7 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			got.Operation = nil
 			if got != tc.want {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}

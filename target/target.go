@@ -23,12 +23,16 @@ const (
 	// an organization, which a lookup tells.
 	User
 	// Undetermined requests name resources the gateway cannot work out (a
-	// GraphQL document, until GraphQL is resolved): they are refused whenever
-	// a restriction could apply to the token.
+	// GraphQL document, until GraphQL is resolved; an id the host has no
+	// lookup for): they are refused whenever a restriction could apply to
+	// the token.
 	Undetermined
+	// Personal requests reach resources owned by a user (gists, the
+	// authenticated user's keys, emails, settings): never restricted.
+	Personal
 )
 
-var scopeNames = [...]string{"unscoped", "repository", "organization", "enterprise", "user", "undetermined"}
+var scopeNames = [...]string{"unscoped", "repository", "organization", "enterprise", "user", "undetermined", "personal"}
 
 func (s Scope) String() string {
 	if int(s) < len(scopeNames) {
@@ -91,8 +95,10 @@ type Target struct {
 	// Name is the repository name, for Repository targets named by path.
 	Name string
 	// ID is the numeric id for targets named by id (/repositories/{id},
-	// /organizations/{id}); zero otherwise.
-	ID int64
+	// /organizations/{id}, /teams/{id}); zero otherwise. IDKind says what
+	// it names.
+	ID     int64
+	IDKind IDKind
 	// AnonReadable says that anonymous users can read this route when the
 	// resource is public. It is false for a repository's admin
 	// sub-resources and for organization lists, which never count as public.
@@ -101,6 +107,17 @@ type Target struct {
 	// batch request names its operation there): the handler reads the body
 	// and calls LFSBatchAccess before deciding.
 	BodyDecides bool
+	// CrossOrg marks an unscoped route whose answer gathers data of several
+	// organizations (search, the user's lists).
+	CrossOrg bool
+	// Also is a second resource the path names, which must belong to the
+	// owner of this one: the repository of /orgs/{org}/…/repositories/{id},
+	// the organization of /enterprises/{slug}/…/organizations/{org_id}, the
+	// repository of /teams/{id}/repos/{owner}/{repo}. Nil for most routes.
+	Also *Target
+	// Operation is the published REST operation the request matched, nil
+	// for Git, LFS, web and unpublished routes.
+	Operation *Operation
 }
 
 // OwnerType is the kind of account that owns a resource.
@@ -169,4 +186,9 @@ type Resource struct {
 	OwnerLogin string
 	OwnerType  OwnerType
 	Visibility Visibility
+	// AlsoKnown, AlsoOwner and AlsoOwnerType describe the owner of the
+	// target's second resource (Target.Also), once looked up.
+	AlsoKnown     bool
+	AlsoOwner     string
+	AlsoOwnerType OwnerType
 }
