@@ -30,6 +30,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		feed_refresh   <duration>
 //		lookup         <url>
 //		lookup_token   <token>
+//		lookup_app     <app_id> <installation_id> <private_key_file>
 //		lookup_timeout <duration>
 //		cache_ttl      <duration>
 //		cache_size     <entries>
@@ -45,6 +46,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		if name == "lookup_app" {
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return d.ArgErr()
+			}
+			appID, err1 := strconv.ParseInt(args[0], 10, 64)
+			instID, err2 := strconv.ParseInt(args[1], 10, 64)
+			if err1 != nil || err2 != nil || appID <= 0 || instID <= 0 {
+				return d.Errf("lookup_app %s %s: want a numeric app id and installation id", args[0], args[1])
+			}
+			h.LookupApp = &LookupApp{AppID: appID, InstallationID: instID, PrivateKeyFile: args[2]}
+			continue
+		}
 		if name == "fail_open" {
 			if d.NextArg() {
 				return d.ArgErr()

@@ -67,6 +67,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"negative duration", "pat_policy {\n feed_refresh -1s\n}", "feed_refresh"},
 		{"bad cache size", "pat_policy {\n cache_size many\n}", "cache_size"},
 		{"fail_open takes no value", "pat_policy {\n fail_open yes\n}", "wrong argument count"},
+		{"lookup_app needs three values", "pat_policy {\n lookup_app 1 2\n}", "wrong argument count"},
+		{"lookup_app ids are numbers", "pat_policy {\n lookup_app one 2 key.pem\n}", "numeric app id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +91,8 @@ func TestValidate(t *testing.T) {
 		{"no lookup", Handler{Feed: "f"}, "lookup is required"},
 		{"bad mode", Handler{Feed: "f", Lookup: "http://x", Mode: "audit"}, "mode"},
 		{"good", Handler{Feed: "f", Lookup: "http://x", Mode: ModeReport}, ""},
+		{"token and app", Handler{Feed: "f", Lookup: "http://x", LookupToken: "t", LookupApp: &LookupApp{AppID: 1, InstallationID: 2, PrivateKeyFile: "k"}}, "choose one"},
+		{"app without key", Handler{Feed: "f", Lookup: "http://x", LookupApp: &LookupApp{AppID: 1, InstallationID: 2}}, "private key file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -45,6 +46,10 @@ type Handler struct {
 	// LookupToken is the service credential for lookups. Placeholders such
 	// as {env.PATGATE_LOOKUP_TOKEN} are expanded at provision time.
 	LookupToken string `json:"lookup_token,omitempty"`
+	// LookupApp authenticates lookups as a GitHub App installation instead
+	// of with LookupToken: the installation token is obtained with an app
+	// JWT and refreshed before it expires.
+	LookupApp *LookupApp `json:"lookup_app,omitempty"`
 	// LookupTimeout bounds one lookup. Default 5s.
 	LookupTimeout caddy.Duration `json:"lookup_timeout,omitempty"`
 	// CacheTTL is how long lookup answers are kept. Default 2m.
@@ -75,6 +80,18 @@ type Handler struct {
 	report   bool
 }
 
+// LookupApp is a GitHub App installation used for lookups.
+type LookupApp struct {
+	// AppID is the GitHub App's id.
+	AppID int64 `json:"app_id"`
+	// InstallationID is the id of the app's installation whose token
+	// looks resources up; it needs read access to every organization's
+	// repository metadata.
+	InstallationID int64 `json:"installation_id"`
+	// PrivateKeyFile is the app's private key (PEM), as GitHub issues it.
+	PrivateKeyFile string `json:"private_key_file"`
+}
+
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -96,9 +113,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	repl := caddy.NewReplacer()
+	var app *lookup.App
+	if h.LookupApp != nil {
+		pem, err := os.ReadFile(repl.ReplaceAll(h.LookupApp.PrivateKeyFile, ""))
+		if err != nil {
+			return fmt.Errorf("lookup_app: %w", err)
+		}
+		key, err := lookup.ParseAppKey(pem)
+		if err != nil {
+			return fmt.Errorf("lookup_app: %w", err)
+		}
+		app = &lookup.App{AppID: h.LookupApp.AppID, InstallationID: h.LookupApp.InstallationID, Key: key}
+	}
 	h.lookups, err = lookup.New(lookup.Config{
 		BaseURL:    repl.ReplaceAll(h.Lookup, ""),
 		Token:      repl.ReplaceAll(h.LookupToken, ""),
+		App:        app,
 		Timeout:    time.Duration(h.LookupTimeout),
 		TTL:        time.Duration(h.CacheTTL),
 		MaxEntries: h.CacheSize,
@@ -138,6 +168,14 @@ func (h *Handler) Validate() error {
 	}
 	if h.Lookup == "" {
 		return fmt.Errorf("lookup is required")
+	}
+	if h.LookupApp != nil {
+		if h.LookupToken != "" {
+			return fmt.Errorf("lookup_token and lookup_app are both set; choose one")
+		}
+		if h.LookupApp.AppID <= 0 || h.LookupApp.InstallationID <= 0 || h.LookupApp.PrivateKeyFile == "" {
+			return fmt.Errorf("lookup_app needs an app id, an installation id and a private key file")
+		}
 	}
 	return nil
 }

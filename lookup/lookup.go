@@ -35,6 +35,9 @@ type Config struct {
 	// private repositories look like missing ones, which still counts as
 	// private but hides renames.
 	Token string
+	// App, when set, authenticates lookups as a GitHub App installation
+	// instead of with Token.
+	App *App
 	// Timeout bounds one upstream call. Default 5s.
 	Timeout time.Duration
 	// TTL is how long an answer is kept. Default 2m.
@@ -52,6 +55,7 @@ type Config struct {
 type Client struct {
 	baseURL string
 	token   string
+	app     *appAuth
 	cfg     Config
 	http    *http.Client
 	res     *ristretto.Cache[string, target.Resource]
@@ -83,6 +87,15 @@ func New(cfg Config) (*Client, error) {
 		hc = &http.Client{Timeout: cfg.Timeout}
 	}
 	c := &Client{baseURL: u.String(), token: cfg.Token, cfg: cfg, http: hc}
+	if cfg.App != nil {
+		if cfg.Token != "" {
+			return nil, fmt.Errorf("lookup: a token and a GitHub App are both configured; choose one")
+		}
+		if cfg.App.Key == nil || cfg.App.AppID <= 0 || cfg.App.InstallationID <= 0 {
+			return nil, fmt.Errorf("lookup: the GitHub App needs an app id, an installation id and a private key")
+		}
+		c.app = &appAuth{app: *cfg.App, baseURL: c.baseURL, http: hc}
+	}
 	c.res, err = ristretto.NewCache(&ristretto.Config[string, target.Resource]{
 		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxEntries, BufferItems: 64,
 	})
@@ -223,7 +236,7 @@ type repoJSON struct {
 // of the account named in the path, whose type a second lookup tells.
 func (c *Client) repository(ctx context.Context, path, pathOwner string) (target.Resource, error) {
 	var r repoJSON
-	status, err := c.get(ctx, path, c.serviceAuth(), &r)
+	status, err := c.getService(ctx, path, &r)
 	if err != nil {
 		return target.Resource{}, err
 	}
@@ -263,7 +276,7 @@ func (c *Client) account(ctx context.Context, path string) (target.Resource, err
 		Login string `json:"login"`
 		Type  string `json:"type"`
 	}
-	status, err := c.get(ctx, path, c.serviceAuth(), &a)
+	status, err := c.getService(ctx, path, &a)
 	if err != nil {
 		return target.Resource{}, err
 	}
@@ -293,7 +306,7 @@ func (c *Client) team(ctx context.Context, id int64) (target.Resource, error) {
 			Login string `json:"login"`
 		} `json:"organization"`
 	}
-	status, err := c.get(ctx, path, c.serviceAuth(), &tm)
+	status, err := c.getService(ctx, path, &tm)
 	if err != nil {
 		return target.Resource{}, err
 	}
@@ -319,11 +332,25 @@ func ownerType(s string) target.OwnerType {
 	return target.OwnerUnknown
 }
 
-func (c *Client) serviceAuth() string {
-	if c.token == "" {
-		return ""
+// serviceAuth is the Authorization value of a lookup: the configured token,
+// or the GitHub App's current installation token.
+func (c *Client) serviceAuth(ctx context.Context) (string, error) {
+	if c.app != nil {
+		return c.app.authorization(ctx)
 	}
-	return "token " + c.token
+	if c.token == "" {
+		return "", nil
+	}
+	return "token " + c.token, nil
+}
+
+// getService is get with the service credential.
+func (c *Client) getService(ctx context.Context, path string, v any) (int, error) {
+	auth, err := c.serviceAuth(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return c.get(ctx, path, auth, v)
 }
 
 // get fetches path under the base URL and decodes a 200 answer into v. It

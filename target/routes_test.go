@@ -2,6 +2,7 @@ package target
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
@@ -167,3 +168,40 @@ GitHub Enterprise Server 3.21 and github.com, deduplicated) and the rules in
 ## Counts by scope
 
 `
+
+// BenchmarkResolveCorpus resolves a request for every published operation
+// in turn; ns/op is the mean over the corpus.
+func BenchmarkResolveCorpus(b *testing.B) {
+	ops, err := Operations()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := NewResolver("/api/v3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]*http.Request, len(ops))
+	for i, op := range ops {
+		reqs[i] = httptest.NewRequest(op.Method, "/api/v3"+op.Example(), nil)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := r.Resolve(reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i == len(reqs) {
+			i = 0
+		}
+	}
+}
+
+func BenchmarkLoadTable(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := loadTable(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -53,6 +53,8 @@ type Host struct {
 	mu        sync.Mutex
 	repos     map[string]Repo   // "owner/name", lowercase
 	accounts  map[string]string // login → type
+	orgIDs    map[int64]string  // organization id → login
+	teams     map[int64]string  // team id → organization login
 	users     map[string]string // token → login for GET /user
 	failing   map[string]bool
 	lfs       map[string][]byte // "owner/name/oid" → content
@@ -67,6 +69,7 @@ func New(serviceToken, gitRoot string) *Host {
 		ServiceToken: serviceToken, GitRoot: gitRoot,
 		repos: map[string]Repo{}, accounts: map[string]string{},
 		users: map[string]string{}, failing: map[string]bool{},
+		orgIDs: map[int64]string{}, teams: map[int64]string{},
 		lfs: map[string][]byte{},
 	}
 }
@@ -78,12 +81,35 @@ func (h *Host) AddAccount(login, typ string) {
 	h.accounts[strings.ToLower(login)] = typ
 }
 
+// AddOrgID gives an organization a numeric id for GET /organizations/{id}.
+func (h *Host) AddOrgID(id int64, login string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.orgIDs[id] = login
+	h.accounts[strings.ToLower(login)] = "Organization"
+}
+
+// AddTeam adds a team of an organization for GET /teams/{id}.
+func (h *Host) AddTeam(id int64, org string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.teams[id] = org
+}
+
 // AddRepo adds a repository (and its owner); with a GitRoot it also creates
-// the bare repository, accepting pushes.
+// the bare repository, accepting pushes. Ids count up from 1000.
 func (h *Host) AddRepo(owner, name, ownerType, visibility string) error {
 	h.mu.Lock()
 	h.nextID++
-	h.repos[strings.ToLower(owner+"/"+name)] = Repo{ID: h.nextID, OwnerType: ownerType, Visibility: visibility}
+	id := 1000 + h.nextID
+	h.mu.Unlock()
+	return h.AddRepoID(id, owner, name, ownerType, visibility)
+}
+
+// AddRepoID is AddRepo with a chosen id.
+func (h *Host) AddRepoID(id int64, owner, name, ownerType, visibility string) error {
+	h.mu.Lock()
+	h.repos[strings.ToLower(owner+"/"+name)] = Repo{ID: id, OwnerType: ownerType, Visibility: visibility}
 	h.accounts[strings.ToLower(owner)] = ownerType
 	h.mu.Unlock()
 	if h.GitRoot == "" {
@@ -224,6 +250,27 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 		login := strings.ToLower(strings.TrimPrefix(p, "/users/"))
 		if typ, ok := h.accounts[login]; ok {
 			fmt.Fprintf(w, `{"login":%q,"type":%q}`, login, typ)
+			return
+		}
+	case strings.HasPrefix(p, "/repositories/"):
+		for key, repo := range h.repos {
+			if fmt.Sprint(repo.ID) == strings.TrimPrefix(p, "/repositories/") {
+				owner, name, _ := strings.Cut(key, "/")
+				fmt.Fprintf(w, `{"id":%d,"name":%q,"owner":{"login":%q,"type":%q},"visibility":%q,"private":%v}`,
+					repo.ID, name, owner, repo.OwnerType, repo.Visibility, repo.Visibility != "public")
+				return
+			}
+		}
+	case strings.HasPrefix(p, "/organizations/"):
+		var id int64
+		if _, err := fmt.Sscan(strings.TrimPrefix(p, "/organizations/"), &id); err == nil && h.orgIDs[id] != "" {
+			fmt.Fprintf(w, `{"login":%q,"id":%d}`, h.orgIDs[id], id)
+			return
+		}
+	case strings.HasPrefix(p, "/teams/"):
+		var id int64
+		if _, err := fmt.Sscan(strings.TrimPrefix(p, "/teams/"), &id); err == nil && h.teams[id] != "" {
+			fmt.Fprintf(w, `{"id":%d,"organization":{"login":%q}}`, id, h.teams[id])
 			return
 		}
 	}
