@@ -228,3 +228,38 @@ func TestRESTPolicyMatrix(t *testing.T) {
 		t.Errorf("after a malformed feed: status %d, want 403 from the kept feed v2", resp.StatusCode)
 	}
 }
+
+// TestSecondResourceMustBelong: open-org allows classic PATs, octo-org does
+// not. An attacker names open-org in the path and octo-org's repository by
+// id further on, hoping open-org's policy decides for octo-org's
+// repository: the gateway refuses, since the repository is not open-org's.
+func TestSecondResourceMustBelong(t *testing.T) {
+	g, host := newGateway(t, "")
+	if err := host.AddRepoID(4242, "octo-org", "secret", "Organization", "private"); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.AddRepoID(4243, "open-org", "tools", "Organization", "private"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		want int
+	}{
+		{"/api/v3/orgs/open-org/actions/permissions/repositories/4242", 403},
+		{"/api/v3/orgs/open-org/actions/permissions/repositories/4243", 200},
+		{"/api/v3/orgs/open-org/teams/core/repos/octo-org/secret", 403},
+		{"/api/v3/orgs/open-org/teams/core/repos/open-org/tools", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			resp := g.do(t, "PUT", tc.path, "", "Authorization", "token "+tokClassic)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+			}
+			if tc.want == 403 && !strings.Contains(string(body), "`open-org` does not own") {
+				t.Errorf("message %s", body)
+			}
+		})
+	}
+}
