@@ -291,11 +291,11 @@ func decideOrg(p *Policy, d Decision, tok Token, login string, public bool) Deci
 	if p.approval(o) != ApprovalRequire {
 		return d.with(Allow, ReasonAllowed, login)
 	}
-	rec := p.tokens[tok.Fingerprint]
+	rec := p.Token(tok.Fingerprint)
 	status := StatusNone
 	owner, ownerKnown := tok.Owner, tok.OwnerKnown
 	if rec != nil {
-		status = rec.Approvals[strings.ToLower(login)]
+		status = rec.Status(strings.ToLower(login))
 		if rec.Owner != "" {
 			owner, ownerKnown = rec.Owner, true
 		}

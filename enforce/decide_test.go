@@ -20,14 +20,14 @@ var (
 	fpClassic  = tokenclass.FingerprintOf("ghp_classic")
 )
 
-func testTokens() map[tokenclass.Fingerprint]TokenRecord {
-	return map[tokenclass.Fingerprint]TokenRecord{
-		fpApproved: {Owner: "carol", Approvals: map[string]Status{"octo-org": StatusApproved, "other-org": StatusPending}},
-		fpPending:  {Owner: "dave", Approvals: map[string]Status{"octo-org": StatusPending}},
-		fpDenied:   {Owner: "erin", Approvals: map[string]Status{"octo-org": StatusDenied}},
-		fpRevoked:  {Owner: "frank", Approvals: map[string]Status{"octo-org": StatusRevoked}},
-		fpAlice:    {Owner: "alice"},
-		fpNoOwner:  {},
+func testTokens() []TokenRecord {
+	return []TokenRecord{
+		{Fingerprint: fpApproved, Owner: "carol", Approvals: []Approval{{"octo-org", StatusApproved}, {"other-org", StatusPending}}},
+		{Fingerprint: fpPending, Owner: "dave", Approvals: []Approval{{"octo-org", StatusPending}}},
+		{Fingerprint: fpDenied, Owner: "erin", Approvals: []Approval{{"octo-org", StatusDenied}}},
+		{Fingerprint: fpRevoked, Owner: "frank", Approvals: []Approval{{"octo-org", StatusRevoked}}},
+		{Fingerprint: fpAlice, Owner: "alice"},
+		{Fingerprint: fpNoOwner},
 	}
 }
 
@@ -296,6 +296,11 @@ func TestNewPolicyRejects(t *testing.T) {
 		{"organization_choice at org level", []Organization{org(oc, require, allow)}},
 		{"organization_choice approval at org level", []Organization{org(allow, aoc, allow)}},
 	}
+	t.Run("duplicate fingerprint", func(t *testing.T) {
+		if _, err := NewPolicy(1, DefaultEnterprise(), nil, []TokenRecord{{Fingerprint: fpAlice}, {Fingerprint: fpAlice}}); err == nil {
+			t.Fatal("accepted")
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewPolicy(1, DefaultEnterprise(), tc.orgs, nil); err == nil {

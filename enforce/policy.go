@@ -3,6 +3,7 @@ package enforce
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/patgate/patgate/tokenclass"
@@ -156,11 +157,31 @@ func DefaultOrganization(login string) Organization {
 
 // TokenRecord is what the feed says about one fine-grained token.
 type TokenRecord struct {
+	Fingerprint tokenclass.Fingerprint
 	// Owner is the lowercase login of the token's owner; empty when the feed
 	// does not name it.
 	Owner string
-	// Approvals maps a lowercase organization login to the token's status.
-	Approvals map[string]Status
+	// Approvals lists the token's status per organization (lowercase
+	// logins, each once). A token asks a handful of organizations, so a
+	// slice scanned in order is smaller and faster than a map, which
+	// matters at a million records.
+	Approvals []Approval
+}
+
+// Approval is a token's status for one organization.
+type Approval struct {
+	Org    string // lowercase login
+	Status Status
+}
+
+// Status returns the token's status for an organization (lowercase login).
+func (r *TokenRecord) Status(org string) Status {
+	for _, a := range r.Approvals {
+		if a.Org == org {
+			return a.Status
+		}
+	}
+	return StatusNone
 }
 
 // Policy is one immutable, indexed policy snapshot. Build it with
@@ -170,7 +191,8 @@ type Policy struct {
 	version    int64
 	enterprise Enterprise
 	orgs       map[string]*Organization
-	tokens     map[tokenclass.Fingerprint]*TokenRecord
+	tokens     map[tokenclass.Fingerprint]int32 // index into records
+	records    []TokenRecord
 	// defaultOrg stands for every governed organization the feed omits.
 	defaultOrg *Organization
 
@@ -183,15 +205,17 @@ type Policy struct {
 // ErrInvalidPolicy marks a policy that cannot be built.
 var ErrInvalidPolicy = errors.New("invalid policy")
 
-// NewPolicy validates and indexes a snapshot. Organization logins compare
-// case-insensitively and must be unique; so must token fingerprints.
-// Organization-level values may not be organization_choice.
-func NewPolicy(version int64, ent Enterprise, orgs []Organization, tokens map[tokenclass.Fingerprint]TokenRecord) (*Policy, error) {
+// NewPolicy validates and indexes a snapshot; it keeps tokens (do not
+// change it afterwards). Organization logins compare case-insensitively and
+// must be unique; so must token fingerprints. Organization-level values may
+// not be organization_choice.
+func NewPolicy(version int64, ent Enterprise, orgs []Organization, tokens []TokenRecord) (*Policy, error) {
 	p := &Policy{
 		version:    version,
 		enterprise: ent,
 		orgs:       make(map[string]*Organization, len(orgs)),
-		tokens:     make(map[tokenclass.Fingerprint]*TokenRecord, len(tokens)),
+		tokens:     make(map[tokenclass.Fingerprint]int32, len(tokens)),
+		records:    tokens,
 	}
 	def := DefaultOrganization("")
 	p.defaultOrg = &def
@@ -209,9 +233,15 @@ func NewPolicy(version int64, ent Enterprise, orgs []Organization, tokens map[to
 		}
 		p.orgs[key] = &o
 	}
-	for fp, rec := range tokens {
-		r := rec
-		p.tokens[fp] = &r
+	if len(tokens) > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: more than %d tokens", ErrInvalidPolicy, math.MaxInt32)
+	}
+	for i := range tokens {
+		fp := tokens[i].Fingerprint
+		if j, dup := p.tokens[fp]; dup {
+			return nil, fmt.Errorf("%w: tokens[%d].sha256: fingerprint %s… duplicates tokens[%d]", ErrInvalidPolicy, i, fp.Prefix(), j)
+		}
+		p.tokens[fp] = int32(i)
 	}
 	p.restrictsClassic = p.couldRestrict(tokenclass.Classic)
 	p.restrictsFineGrained = p.couldRestrict(tokenclass.FineGrained)
@@ -242,7 +272,11 @@ func (p *Policy) Organization(login string) *Organization {
 
 // Token returns the feed record of a token, or nil.
 func (p *Policy) Token(fp tokenclass.Fingerprint) *TokenRecord {
-	return p.tokens[fp]
+	i, ok := p.tokens[fp]
+	if !ok {
+		return nil
+	}
+	return &p.records[i]
 }
 
 // RestrictsClass reports whether any resource the policy governs could

@@ -8,7 +8,6 @@ package policyfeed
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,25 +50,22 @@ func parse(data []byte) (*enforce.Policy, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("empty feed")
 	}
-	d := decoder{dec: json.NewDecoder(bytes.NewReader(data))}
-	// Numbers stay text so that version can be checked exactly: a float64
-	// would accept 1.5 and round large integers.
-	d.dec.UseNumber()
+	d := newDecoder(data)
 
 	var (
 		version    int64
 		hasVersion bool
 		ent        = enforce.DefaultEnterprise()
 		orgs       []enforce.Organization
-		tokens     map[tokenclass.Fingerprint]enforce.TokenRecord
+		tokens     []enforce.TokenRecord
 	)
-	err := d.object(func(key string) error {
-		switch key {
+	err := d.object(func(key []byte) error {
+		switch string(key) {
 		case "version":
 			hasVersion = true
-			return at(key, d.version(&version))
+			return at("version", d.version(&version))
 		case "enterprise":
-			return at(key, d.enterprise(&ent))
+			return at("enterprise", d.enterprise(&ent))
 		case "organizations":
 			var err error
 			orgs, err = d.organizations()
@@ -79,9 +75,8 @@ func parse(data []byte) (*enforce.Policy, error) {
 			tokens, err = d.tokens()
 			return err
 		default:
-			if jwtClaims[key] {
-				var skip json.RawMessage
-				return at(key, d.malformed(d.dec.Decode(&skip)))
+			if jwtClaims[string(key)] {
+				return at(string(key), d.skip())
 			}
 			return unknownField(key)
 		}
@@ -92,7 +87,7 @@ func parse(data []byte) (*enforce.Policy, error) {
 	// The decoder reads a stream of values; anything after the object means
 	// the file is not the single document the producer meant to write.
 	end := d.dec.InputOffset()
-	if _, err := d.dec.Token(); err != io.EOF {
+	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return nil, fmt.Errorf("trailing data after the feed object, which ends at byte %d", end)
 	}
 	if !hasVersion {
@@ -112,12 +107,14 @@ func (d *decoder) version(v *int64) error {
 	if err != nil {
 		return err
 	}
-	n, ok := t.(json.Number)
-	if !ok {
+	if t.Kind() != '0' {
 		return fmt.Errorf("want a positive integer, got %s", kind(t))
 	}
-	i, err := strconv.ParseInt(n.String(), 10, 64)
-	if errors.Is(err, strconv.ErrRange) && n.String()[0] != '-' {
+	// The number's text, parsed exactly: a float64 would accept 1.5 and
+	// round large integers.
+	n := t.String()
+	i, err := strconv.ParseInt(n, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n[0] != '-' {
 		return fmt.Errorf("want a positive integer, got %s, which is larger than %d", n, int64(math.MaxInt64))
 	}
 	if err != nil || i <= 0 {
@@ -128,16 +125,16 @@ func (d *decoder) version(v *int64) error {
 }
 
 func (d *decoder) enterprise(e *enforce.Enterprise) error {
-	return d.object(func(key string) error {
-		switch key {
+	return d.object(func(key []byte) error {
+		switch string(key) {
 		case "slug":
-			return at(key, d.str(&e.Slug))
+			return at("slug", d.str(&e.Slug))
 		case "all_organizations":
-			return at(key, d.boolean(&e.AllOrganizations))
+			return at("all_organizations", d.boolean(&e.AllOrganizations))
 		case "fine_grained":
-			return at(key, d.fineGrained(&e.FineGrained, true))
+			return at("fine_grained", d.fineGrained(&e.FineGrained, true))
 		case "classic":
-			return at(key, d.classic(&e.ClassicAccess, true))
+			return at("classic", d.classic(&e.ClassicAccess, true))
 		}
 		return unknownField(key)
 	})
@@ -147,23 +144,23 @@ func (d *decoder) enterprise(e *enforce.Enterprise) error {
 // already in fg for omitted fields. organization_choice is refused below the
 // enterprise, where there is no one left to choose.
 func (d *decoder) fineGrained(fg *enforce.FineGrained, enterprise bool) error {
-	return d.object(func(key string) error {
-		switch key {
+	return d.object(func(key []byte) error {
+		switch string(key) {
 		case "opted_in":
-			return at(key, d.boolean(&fg.OptedIn))
+			return at("opted_in", d.boolean(&fg.OptedIn))
 		case "access":
-			return at(key, d.access(&fg.Access, enterprise))
+			return at("access", d.access(&fg.Access, enterprise))
 		case "approval":
-			return at(key, d.approval(&fg.Approval, enterprise))
+			return at("approval", d.approval(&fg.Approval, enterprise))
 		}
 		return unknownField(key)
 	})
 }
 
 func (d *decoder) classic(access *enforce.AccessSetting, enterprise bool) error {
-	return d.object(func(key string) error {
-		if key == "access" {
-			return at(key, d.access(access, enterprise))
+	return d.object(func(key []byte) error {
+		if string(key) == "access" {
+			return at("access", d.access(access, enterprise))
 		}
 		return unknownField(key)
 	})
@@ -243,25 +240,25 @@ func (d *decoder) organizations() ([]enforce.Organization, error) {
 func (d *decoder) organization() (enforce.Organization, error) {
 	o := enforce.DefaultOrganization("")
 	hasLogin := false
-	err := d.object(func(key string) error {
-		switch key {
+	err := d.object(func(key []byte) error {
+		switch string(key) {
 		case "login":
 			hasLogin = true
 			if err := d.str(&o.Login); err != nil {
-				return at(key, err)
+				return at("login", err)
 			}
 			if o.Login == "" {
-				return at(key, errors.New("empty"))
+				return at("login", errors.New("empty"))
 			}
 			return nil
 		case "fine_grained":
-			return at(key, d.fineGrained(&o.FineGrained, false))
+			return at("fine_grained", d.fineGrained(&o.FineGrained, false))
 		case "classic":
-			return at(key, d.classic(&o.ClassicAccess, false))
+			return at("classic", d.classic(&o.ClassicAccess, false))
 		case "owners":
 			var err error
 			o.Owners, err = d.owners()
-			return at(key, err)
+			return at("owners", err)
 		}
 		return unknownField(key)
 	})
@@ -293,106 +290,118 @@ func (d *decoder) owners() (map[string]struct{}, error) {
 	return owners, err
 }
 
-func (d *decoder) tokens() (map[tokenclass.Fingerprint]enforce.TokenRecord, error) {
-	tokens := make(map[tokenclass.Fingerprint]enforce.TokenRecord)
-	// seen remembers where each fingerprint appeared, to name both entries
-	// of a duplicate.
-	seen := make(map[tokenclass.Fingerprint]int)
+// tokens decodes the token records. Duplicate fingerprints are refused by
+// enforce.NewPolicy, which indexes them anyway; a second map of a million
+// entries here would only double the work.
+func (d *decoder) tokens() ([]enforce.TokenRecord, error) {
+	var recs []enforce.TokenRecord
+	// Approvals of all records share large backing arrays instead of one
+	// small allocation each.
+	var arena []enforce.Approval
 	err := d.array(func(i int) error {
-		fp, rec, err := d.token()
-		if err == nil {
-			if j, dup := seen[fp]; dup {
-				err = at("sha256", fmt.Errorf("fingerprint %s… duplicates tokens[%d]", fp.Prefix(), j))
-			}
-		}
+		rec, err := d.token(&arena)
 		if err != nil {
 			return at(index(i), err)
 		}
-		seen[fp] = i
-		tokens[fp] = rec
+		recs = append(recs, rec)
 		return nil
 	})
-	return tokens, at("tokens", err)
+	return recs, at("tokens", err)
 }
 
-func (d *decoder) token() (tokenclass.Fingerprint, enforce.TokenRecord, error) {
+const arenaChunk = 1 << 16
+
+func (d *decoder) token(arena *[]enforce.Approval) (enforce.TokenRecord, error) {
 	var (
-		fp    tokenclass.Fingerprint
-		hasFP bool
 		rec   enforce.TokenRecord
+		hasFP bool
 	)
-	err := d.object(func(key string) error {
-		switch key {
+	err := d.object(func(key []byte) error {
+		switch string(key) {
 		case "sha256":
-			var s string
-			if err := d.str(&s); err != nil {
-				return at(key, err)
+			b, err := d.rawString("a string")
+			if err != nil {
+				return at("sha256", err)
 			}
-			// ParseFingerprint never echoes its input, in case an operator
-			// pasted a token there; neither do we.
-			var err error
-			fp, err = tokenclass.ParseFingerprint(s)
+			// ParseFingerprintBytes never echoes its input, in case an
+			// operator pasted a token there; neither do we.
+			rec.Fingerprint, err = tokenclass.ParseFingerprintBytes(b)
 			hasFP = true
-			return at(key, err)
+			return at("sha256", err)
 		case "owner":
-			var owner string
-			if err := d.str(&owner); err != nil {
-				return at(key, err)
+			b, err := d.rawString("a string")
+			if err != nil {
+				return at("owner", err)
 			}
-			if owner == "" {
-				return at(key, errors.New("empty login (omit the field when the owner is unknown)"))
+			if len(b) == 0 {
+				return at("owner", errors.New("empty login (omit the field when the owner is unknown)"))
 			}
-			rec.Owner = strings.ToLower(owner)
+			rec.Owner = d.lowerLogin(b)
 			return nil
 		case "organizations":
 			var err error
-			rec.Approvals, err = d.approvals()
-			return at(key, err)
+			rec.Approvals, err = d.approvals(arena)
+			return at("organizations", err)
 		}
 		return unknownField(key)
 	})
 	if err == nil && !hasFP {
 		err = at("sha256", errors.New("missing"))
 	}
-	return fp, rec, err
+	return rec, err
 }
 
 // approvals decodes a token's organization → status map, keyed by lowercase
-// login. "Octo-Org" and "octo-org" name one organization, so both in one map
-// would leave the token's status to whichever came last: refused.
-func (d *decoder) approvals() (map[string]enforce.Status, error) {
-	approvals := make(map[string]enforce.Status)
-	// spelled keeps the feed's spelling of logins that were not lowercase,
-	// only to name both spellings of a duplicate; most feeds never need it.
-	var spelled map[string]string
-	err := d.object(func(login string) error {
-		var s string
-		if err := d.str(&s); err != nil {
-			return at("["+strconv.Quote(login)+"]", err)
-		}
-		if login == "" {
+// login, into the arena. "Octo-Org" and "octo-org" name one organization,
+// so both in one map would leave the token's status to whichever came last:
+// refused.
+func (d *decoder) approvals(arena *[]enforce.Approval) ([]enforce.Approval, error) {
+	if cap(*arena)-len(*arena) < 64 {
+		*arena = make([]enforce.Approval, 0, arenaChunk)
+	}
+	start := len(*arena)
+	err := d.object(func(raw []byte) error {
+		if len(raw) == 0 {
 			return errors.New("empty organization login")
 		}
-		key := strings.ToLower(login)
-		if _, dup := approvals[key]; dup {
-			prev, ok := spelled[key]
-			if !ok {
-				prev = key
+		login := d.lowerLogin(raw)
+		for _, a := range (*arena)[start:] {
+			if a.Org == login {
+				return fmt.Errorf("%q duplicates another spelling of %q (logins compare case-insensitively)", raw, login)
 			}
-			return fmt.Errorf("%q duplicates %q (logins compare case-insensitively)", login, prev)
 		}
-		st, err := enforce.ParseStatus(s)
+		b, err := d.rawString("a string")
 		if err != nil {
 			return at("["+strconv.Quote(login)+"]", err)
 		}
-		if key != login {
-			if spelled == nil {
-				spelled = make(map[string]string)
-			}
-			spelled[key] = login
+		st, err := parseStatus(b)
+		if err != nil {
+			return at("["+strconv.Quote(login)+"]", err)
 		}
-		approvals[key] = st
+		*arena = append(*arena, enforce.Approval{Org: login, Status: st})
 		return nil
 	})
-	return approvals, err
+	if err != nil {
+		return nil, err
+	}
+	a := (*arena)[start:len(*arena):len(*arena)]
+	if len(a) == 0 {
+		return nil, nil
+	}
+	return a, nil
+}
+
+// parseStatus is enforce.ParseStatus without a string per record.
+func parseStatus(b []byte) (enforce.Status, error) {
+	switch string(b) {
+	case "approved":
+		return enforce.StatusApproved, nil
+	case "pending":
+		return enforce.StatusPending, nil
+	case "denied":
+		return enforce.StatusDenied, nil
+	case "revoked":
+		return enforce.StatusRevoked, nil
+	}
+	return enforce.ParseStatus(string(b))
 }

@@ -219,8 +219,8 @@ func TestParseFull(t *testing.T) {
 			t.Errorf("Approvals = %v, want %v", rec.Approvals, want)
 		}
 		for k, v := range want {
-			if rec.Approvals[k] != v {
-				t.Errorf("Approvals[%q] = %v, want %v", k, rec.Approvals[k], v)
+			if rec.Status(k) != v {
+				t.Errorf("Status(%q) = %v, want %v", k, rec.Status(k), v)
 			}
 		}
 	})
@@ -303,7 +303,7 @@ func TestParseValues(t *testing.T) {
 		tests = append(tests, row{
 			name: "tokens[0].organizations=" + s,
 			feed: `{"version":1,"tokens":[{"sha256":"` + fpA + `","organizations":{"Octo-Org":"` + s + `"}}]}`,
-			get:  func(p *enforce.Policy) any { return p.Token(mustFP(t, fpA)).Approvals["octo-org"] },
+			get:  func(p *enforce.Policy) any { return p.Token(mustFP(t, fpA)).Status("octo-org") },
 			want: v,
 		})
 	}
@@ -348,7 +348,7 @@ var invalidFeeds = []struct {
 }{
 	{"invalid-empty.json", []string{"empty feed"}},
 	{"invalid-not-object.json", []string{"want an object", "array"}},
-	{"invalid-syntax.json", []string{"malformed JSON at byte 13"}},
+	{"invalid-syntax.json", []string{"malformed JSON near byte 12"}},
 	{"invalid-truncated.json", []string{`organizations[0] "octo-org"`, "unexpected end"}},
 	{"invalid-trailing-data.json", []string{"trailing data"}},
 	{"invalid-trailing-object.json", []string{"trailing data"}},
@@ -395,7 +395,7 @@ var invalidFeeds = []struct {
 	{"invalid-token-status.json", []string{`tokens[0].organizations["octo-org"]: unknown approval status "accepted"`}},
 	{"invalid-token-status-none.json", []string{`tokens[0].organizations["octo-org"]: unknown approval status "none"`}},
 	{"invalid-token-organization-duplicate.json", []string{`tokens[0].organizations: duplicate key "octo-org"`}},
-	{"invalid-token-organization-duplicate-case.json", []string{`tokens[0].organizations: "octo-org" duplicates "Octo-Org"`}},
+	{"invalid-token-organization-duplicate-case.json", []string{`tokens[0].organizations: "octo-org" duplicates another spelling of "octo-org"`}},
 	{"invalid-token-organization-empty.json", []string{"tokens[0].organizations: empty organization login"}},
 }
 

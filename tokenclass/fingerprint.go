@@ -50,6 +50,16 @@ func (f Fingerprint) Prefix() string {
 // returns. Uppercase is rejected so that each fingerprint has one spelling
 // and feed entries can be compared as text.
 func ParseFingerprint(s string) (Fingerprint, error) {
+	return parseFingerprint(s)
+}
+
+// ParseFingerprintBytes is ParseFingerprint for bytes, so that a feed of a
+// million records is parsed without a string per fingerprint.
+func ParseFingerprintBytes(b []byte) (Fingerprint, error) {
+	return parseFingerprint(b)
+}
+
+func parseFingerprint[T string | []byte](s T) (Fingerprint, error) {
 	var f Fingerprint
 	// The input is never echoed: an operator may paste a token by mistake.
 	if len(s) != 2*len(f) {
