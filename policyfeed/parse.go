@@ -14,6 +14,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/tokenclass"
@@ -33,12 +34,64 @@ var ErrInvalidFeed = errors.New("invalid feed")
 // Errors wrap ErrInvalidFeed and name the place of the problem, e.g.
 //
 //	invalid feed: organizations[3] "octo-org": classic.access: unknown access value "restricted" (…)
+//
+// A feed whose exp (seconds since the epoch) has passed, or whose nbf has
+// not come, is refused with ErrExpired, signed or not.
 func Parse(data []byte) (*enforce.Policy, error) {
-	p, err := parse(data)
+	p, c, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidFeed, err)
 	}
+	t := now()
+	if c.hasExp && t.After(time.Unix(c.exp, 0).Add(clockSkew)) {
+		return nil, fmt.Errorf("%w: it expired at %s", ErrExpired, time.Unix(c.exp, 0).UTC().Format(time.RFC3339))
+	}
+	if c.hasNbf && t.Before(time.Unix(c.nbf, 0).Add(-clockSkew)) {
+		return nil, fmt.Errorf("%w: it is not valid before %s", ErrExpired, time.Unix(c.nbf, 0).UTC().Format(time.RFC3339))
+	}
 	return p, nil
+}
+
+// Load turns what a source fetched into a policy: it verifies the JWS with
+// v when a key is configured (and refuses an unsigned feed then), refuses a
+// signed feed when none is (it could not be verified), and parses.
+func Load(data []byte, v *Verifier) (*enforce.Policy, error) {
+	if v != nil {
+		payload, err := v.Open(data)
+		if err != nil {
+			return nil, err
+		}
+		data = payload
+	} else if looksLikeJWS(data) {
+		return nil, ErrUnexpectedSignature
+	}
+	return Parse(data)
+}
+
+// looksLikeJWS reports whether data starts like a compact JWS: base64url
+// text with dots, where a JSON feed starts with "{".
+func looksLikeJWS(data []byte) bool {
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 || t[0] == '{' {
+		return false
+	}
+	dots := 0
+	for _, c := range t[:min(len(t), 4096)] {
+		switch {
+		case c == '.':
+			dots++
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return dots > 0
+}
+
+// claims are the JWT validity claims a feed's payload may carry.
+type claims struct {
+	exp, nbf       int64
+	hasExp, hasNbf bool
 }
 
 // jwtClaims are the registered JWT claim names (RFC 7519 §4.1) a signed
@@ -46,9 +99,10 @@ func Parse(data []byte) (*enforce.Policy, error) {
 // signature layer, not of Parse.
 var jwtClaims = map[string]bool{"exp": true, "nbf": true, "iat": true, "iss": true, "sub": true, "aud": true, "jti": true}
 
-func parse(data []byte) (*enforce.Policy, error) {
+func parse(data []byte) (*enforce.Policy, claims, error) {
+	var c claims
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("empty feed")
+		return nil, c, errors.New("empty feed")
 	}
 	d := newDecoder(data)
 
@@ -74,6 +128,12 @@ func parse(data []byte) (*enforce.Policy, error) {
 			var err error
 			tokens, err = d.tokens()
 			return err
+		case "exp":
+			c.hasExp = true
+			return at("exp", d.seconds(&c.exp))
+		case "nbf":
+			c.hasNbf = true
+			return at("nbf", d.seconds(&c.nbf))
 		default:
 			if jwtClaims[string(key)] {
 				return at(string(key), d.skip())
@@ -82,24 +142,40 @@ func parse(data []byte) (*enforce.Policy, error) {
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, c, err
 	}
 	// The decoder reads a stream of values; anything after the object means
 	// the file is not the single document the producer meant to write.
 	end := d.dec.InputOffset()
 	if _, err := d.dec.ReadToken(); err != io.EOF {
-		return nil, fmt.Errorf("trailing data after the feed object, which ends at byte %d", end)
+		return nil, c, fmt.Errorf("trailing data after the feed object, which ends at byte %d", end)
 	}
 	if !hasVersion {
-		return nil, at("version", errors.New("missing (a positive integer is required)"))
+		return nil, c, at("version", errors.New("missing (a positive integer is required)"))
 	}
 	p, err := enforce.NewPolicy(version, ent, orgs, tokens)
 	if err != nil {
-		// Parse checks everything NewPolicy does, with better messages;
-		// this is a backstop.
-		return nil, err
+		return nil, c, err
 	}
-	return p, nil
+	return p, c, nil
+}
+
+// seconds reads a NumericDate claim: seconds since the epoch. Fractions
+// are accepted (RFC 7519) and cut.
+func (d *decoder) seconds(v *int64) error {
+	t, err := d.next()
+	if err != nil {
+		return err
+	}
+	if t.Kind() != '0' {
+		return fmt.Errorf("want seconds since the epoch, got %s", kind(t))
+	}
+	f, err := t.Float()
+	if err != nil || f < 0 || f > math.MaxInt64/2 {
+		return fmt.Errorf("want seconds since the epoch, got %s", t.String())
+	}
+	*v = int64(f)
+	return nil
 }
 
 func (d *decoder) version(v *int64) error {

@@ -16,6 +16,6 @@ type Source interface {
 }
 
 // maxFeedSize bounds what a source reads, so that a wrong path (a log file,
-// a device) cannot exhaust memory. 64 MiB is hundreds of thousands of token
+// a device) cannot exhaust memory. 1 GiB holds several million token
 // records.
-const maxFeedSize = 64 << 20
+const maxFeedSize = 1 << 30

@@ -3,6 +3,11 @@ package policyfeed
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,10 +39,26 @@ type Watcher struct {
 	// Run starts.
 	OnResult func(Result)
 
+	// Verifier, when set, requires every feed (and the cached one) to be
+	// signed with its key. Set it before Run starts.
+	Verifier *Verifier
+	// CachePath, when set, is where the last accepted feed is kept, as it
+	// was fetched (signature included), so that a restart with the source
+	// down starts from it after verifying it again. Set it before Run.
+	CachePath string
+	// MaxBackoff caps the wait between attempts after failures; default
+	// five minutes, and never less than the interval.
+	MaxBackoff time.Duration
+
 	src      Source
 	store    *Store
 	interval time.Duration
 	log      *zap.Logger
+	// mu serialises refreshes: the loop's and those asked for through the
+	// admin API.
+	mu sync.Mutex
+	// kick wakes the loop for an immediate refresh.
+	kick chan struct{}
 }
 
 // NewWatcher returns a watcher that refreshes store from src every interval
@@ -49,7 +70,85 @@ func NewWatcher(src Source, store *Store, interval time.Duration, log *zap.Logge
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Watcher{src: src, store: store, interval: interval, log: log}
+	return &Watcher{src: src, store: store, interval: interval, log: log, kick: make(chan struct{}, 1)}
+}
+
+// Source returns the watcher's source.
+func (w *Watcher) Source() Source { return w.src }
+
+// Store returns the store the watcher feeds.
+func (w *Watcher) Store() *Store { return w.store }
+
+// LoadCache offers the cached last good feed, verified and parsed again as
+// if it had just been fetched. It is how a restart survives a feed outage;
+// a missing cache is not an error.
+func (w *Watcher) LoadCache() error {
+	if w.CachePath == "" {
+		return nil
+	}
+	data, err := readFeedFile(w.CachePath, maxFeedSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		w.log.Error("cached policy feed unreadable", zap.String("cache", w.CachePath), zap.Error(err))
+		return err
+	}
+	p, err := Load(data, w.Verifier)
+	if err == nil {
+		err = w.store.Offer(p)
+	}
+	if err != nil && !errors.Is(err, ErrSameVersion) {
+		w.log.Error("cached policy feed rejected", zap.String("cache", w.CachePath), zap.Error(err))
+		return err
+	}
+	orgs, tokens := p.Counts()
+	w.log.Info("policy feed loaded from cache", zap.String("cache", w.CachePath),
+		zap.Int64("version", p.Version()), zap.Int("organizations", orgs), zap.Int("tokens", tokens))
+	return nil
+}
+
+// writeCache keeps an accepted feed, written to a temporary file and renamed
+// over the old one so that a crash never leaves half a feed.
+func (w *Watcher) writeCache(data []byte) {
+	if w.CachePath == "" {
+		return
+	}
+	err := writeFileAtomic(w.CachePath, data)
+	if err != nil {
+		w.log.Warn("could not keep the policy feed for restarts", zap.String("cache", w.CachePath), zap.Error(err))
+	}
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Trigger asks Run for a refresh now, without waiting for it.
+func (w *Watcher) Trigger() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Refresh fetches the feed once and, if it changed, parses it and offers it
@@ -59,11 +158,18 @@ func NewWatcher(src Source, store *Store, interval time.Duration, log *zap.Logge
 // contents are never logged, only their version, counts and the reason for
 // a rejection.
 func (w *Watcher) Refresh(ctx context.Context) error {
+	return w.run(ctx).Err
+}
+
+// run is one refresh, serialised with the others and reported to OnResult.
+func (w *Watcher) run(ctx context.Context) Result {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	r := w.refresh(ctx)
 	if w.OnResult != nil {
 		w.OnResult(r)
 	}
-	return r.Err
+	return r
 }
 
 func (w *Watcher) refresh(ctx context.Context) Result {
@@ -76,7 +182,7 @@ func (w *Watcher) refresh(ctx context.Context) Result {
 	if !changed {
 		return Result{}
 	}
-	p, err := Parse(data)
+	p, err := Load(data, w.Verifier)
 	if err != nil {
 		w.log.Error("policy feed rejected; keeping the feed in force", src, w.inForce(), zap.Error(err))
 		return Result{Changed: true, Err: err}
@@ -91,6 +197,7 @@ func (w *Watcher) refresh(ctx context.Context) Result {
 		r.Err = err
 		return r
 	}
+	w.writeCache(data)
 	orgs, tokens := p.Counts()
 	w.log.Info("policy feed loaded", src,
 		zap.Int64("version", r.Version), zap.Int("organizations", orgs), zap.Int("tokens", tokens))
@@ -108,30 +215,60 @@ func (w *Watcher) inForce() zap.Field {
 	return zap.Int64("version_in_force", v)
 }
 
-// Run refreshes at once and then every interval until ctx is done. A panic
-// in one refresh is logged with its stack and does not stop the loop: a bug
-// triggered by one feed must not freeze the policy for good.
+// Run refreshes at once and then every interval until ctx is done. After a
+// failure to reach the source it waits longer each time (doubling, up to
+// MaxBackoff, with jitter so that many gateways do not retry in step). A
+// panic in one refresh is logged with its stack and does not stop the loop:
+// a bug triggered by one feed must not freeze the policy for good.
 func (w *Watcher) Run(ctx context.Context) {
-	w.safeRefresh(ctx)
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
+	failures := 0
 	for {
+		if w.safeRefresh(ctx) {
+			failures++
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(w.delay(failures))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-w.kick:
+			t.Stop()
 		case <-t.C:
-			w.safeRefresh(ctx)
 		}
 	}
 }
 
-func (w *Watcher) safeRefresh(ctx context.Context) {
+// delay is the wait before the next refresh after failures consecutive
+// failures to fetch.
+func (w *Watcher) delay(failures int) time.Duration {
+	if failures == 0 {
+		return w.interval
+	}
+	ceiling := max(w.MaxBackoff, w.interval)
+	if w.MaxBackoff <= 0 {
+		ceiling = max(5*time.Minute, w.interval)
+	}
+	d := w.interval
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	// Full jitter over the upper half: never less than half the delay.
+	return d/2 + rand.N(d/2+1)
+}
+
+// safeRefresh runs one refresh and reports whether the source could not be
+// reached.
+func (w *Watcher) safeRefresh(ctx context.Context) (fetchFailed bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.log.Error("policy feed refresh panicked", zap.Stringer("source", w.src),
 				zap.Any("panic", r), zap.Stack("stack"))
+			fetchFailed = true
 		}
 	}()
-	// Refresh logs its own errors; Run has no one to return them to.
-	_ = w.Refresh(ctx)
+	r := w.run(ctx)
+	return r.Err != nil && !r.Changed
 }
