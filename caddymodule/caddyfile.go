@@ -26,8 +26,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	pat_policy {
-//		feed           <file>
-//		feed_refresh   <duration>
+//		feed             <file>|<https://url>
+//		feed_key         <public_key.pem>
+//		feed_refresh     <duration>
+//		feed_timeout     <duration>
+//		feed_cache       <file>|off
+//		feed_ca          <ca.pem>
+//		feed_client_cert <cert.pem> <key.pem>
 //		lookup         <url>
 //		lookup_token   <token>
 //		lookup_app     <app_id> <installation_id> <private_key_file>
@@ -59,6 +64,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.LookupApp = &LookupApp{AppID: appID, InstallationID: instID, PrivateKeyFile: args[2]}
 			continue
 		}
+		if name == "feed_client_cert" {
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			h.FeedClientCert, h.FeedClientKey = args[0], args[1]
+			continue
+		}
 		if name == "fail_open" {
 			if d.NextArg() {
 				return d.ArgErr()
@@ -79,6 +92,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch name {
 		case "feed":
 			h.Feed = val
+		case "feed_key":
+			h.FeedKey = val
+		case "feed_cache":
+			h.FeedCache = val
+		case "feed_ca":
+			h.FeedCA = val
 		case "lookup":
 			h.Lookup = val
 		case "lookup_token":
@@ -90,7 +109,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("mode %q: want enforce or report", val)
 			}
 			h.Mode = val
-		case "feed_refresh", "lookup_timeout", "cache_ttl":
+		case "feed_refresh", "feed_timeout", "lookup_timeout", "cache_ttl":
 			dur, err := caddy.ParseDuration(val)
 			if err != nil || dur <= 0 {
 				return d.Errf("%s %q: want a positive duration", name, val)
@@ -98,6 +117,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			switch name {
 			case "feed_refresh":
 				h.FeedRefresh = caddy.Duration(dur)
+			case "feed_timeout":
+				h.FeedTimeout = caddy.Duration(dur)
 			case "lookup_timeout":
 				h.LookupTimeout = caddy.Duration(dur)
 			case "cache_ttl":
@@ -122,7 +143,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // knownSubdirective lists the subdirectives that take one value.
 var knownSubdirective = map[string]bool{
-	"feed": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
+	"feed": true, "feed_key": true, "feed_cache": true, "feed_ca": true, "feed_timeout": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
 	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
 	"api_prefix": true, "mode": true, "lfs_batch_limit": true,
 }

@@ -6,7 +6,6 @@
 package caddymodule
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"time"
@@ -34,11 +33,27 @@ const (
 // requests that pass through it, in front of a GitHub Enterprise Server (or
 // any host with the same REST, GraphQL and Git-over-HTTPS interfaces).
 type Handler struct {
-	// Feed is the policy feed: a file path. It is re-read when it changes.
+	// Feed is the policy feed: a file path (re-read when it changes) or an
+	// HTTP(S) URL (polled with If-None-Match).
 	Feed string `json:"feed,omitempty"`
-	// FeedRefresh is how often the feed source is checked. Default 1s for a
-	// file.
+	// FeedKey is a PEM public key (P-256, Ed25519 or RSA): when set, the
+	// feed must be a JWS signed with the matching private key.
+	FeedKey string `json:"feed_key,omitempty"`
+	// FeedRefresh is how often the feed source is checked. Default 1s for
+	// a file, 30s for a URL.
 	FeedRefresh caddy.Duration `json:"feed_refresh,omitempty"`
+	// FeedTimeout bounds one fetch of a URL feed. Default 60s.
+	FeedTimeout caddy.Duration `json:"feed_timeout,omitempty"`
+	// FeedCache is where the last accepted feed is kept for restarts;
+	// default under Caddy's data directory, "off" to keep none.
+	FeedCache string `json:"feed_cache,omitempty"`
+	// FeedCA is a PEM file of the roots that sign the feed server's
+	// certificate; default the system's.
+	FeedCA string `json:"feed_ca,omitempty"`
+	// FeedClientCert and FeedClientKey are a client certificate for a feed
+	// server that requires mutual TLS.
+	FeedClientCert string `json:"feed_client_cert,omitempty"`
+	FeedClientKey  string `json:"feed_client_key,omitempty"`
 
 	// Lookup is the host's REST API root, asked who owns a resource and
 	// whether it is public, e.g. https://ghes.internal/api/v3.
@@ -76,7 +91,7 @@ type Handler struct {
 	resolver *target.Resolver
 	lookups  *lookup.Client
 	store    *policyfeed.Store
-	stop     context.CancelFunc
+	feedKey  string // this handler's entry in the feeds pool
 	report   bool
 }
 
@@ -137,22 +152,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.report = h.Mode == ModeReport
-	refresh := time.Duration(h.FeedRefresh)
-	if refresh <= 0 {
-		refresh = time.Second
+	settings, keyPEM, err := h.feedSettings(repl)
+	if err != nil {
+		return err
 	}
-	h.store = new(policyfeed.Store)
-	src := &policyfeed.FileSource{Path: repl.ReplaceAll(h.Feed, "")}
-	w := policyfeed.NewWatcher(src, h.store, refresh, h.logger.Named("feed"))
-	// The first load happens now, so a good feed is in force before the
-	// first request; a missing or bad one is logged and PAT requests to
-	// enterprise resources get 503 until a good one arrives.
-	if err := w.Refresh(ctx); err != nil {
-		h.logger.Error("no policy feed loaded yet; PAT requests to enterprise resources get 503 until one is", zap.Error(err))
+	feed, key, err := startFeed(settings, keyPEM, h.logger.Named("feed"))
+	if err != nil {
+		return err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	h.stop = cancel
-	go w.Run(wctx)
+	h.store, h.feedKey = feed.store, key
 	return nil
 }
 
@@ -165,6 +173,9 @@ func (h *Handler) Validate() error {
 	}
 	if h.Feed == "" {
 		return fmt.Errorf("feed is required")
+	}
+	if (h.FeedClientCert == "") != (h.FeedClientKey == "") {
+		return fmt.Errorf("feed_client_cert needs both a certificate and a key file")
 	}
 	if h.Lookup == "" {
 		return fmt.Errorf("lookup is required")
@@ -187,10 +198,13 @@ func (h *Handler) lfsBatchLimit() int64 {
 	return 1 << 20
 }
 
-// Cleanup stops the feed watcher and releases the caches.
+// Cleanup releases the handler's hold on its feed (stopped when no handler
+// uses it any more) and the lookup caches.
 func (h *Handler) Cleanup() error {
-	if h.stop != nil {
-		h.stop()
+	if h.feedKey != "" {
+		if _, err := feeds.Delete(h.feedKey); err != nil {
+			h.logger.Error("stopping the policy feed", zap.Error(err))
+		}
 	}
 	if h.lookups != nil {
 		h.lookups.Close()

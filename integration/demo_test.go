@@ -30,7 +30,7 @@ func TestREADMEDemo(t *testing.T) {
 		"github_pat_11DEMO00PENDING_demoPendingFineGrainedToken",
 		"github_pat_11DEMO000OWNER_demoOrgOwnerFineGrainedToken",
 	)
-	runCaddy(t, root, 8080, filepath.Join(root, "Caddyfile.example"))
+	runCaddy(t, root, 8080, filepath.Join(root, "Caddyfile.example"), "")
 
 	f, err := os.Open(filepath.Join(root, "README.md"))
 	if err != nil {

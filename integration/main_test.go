@@ -72,9 +72,23 @@ func (b *syncBuffer) String() string {
 
 // gateway is one running Caddy process.
 type gateway struct {
-	URL  string // http://127.0.0.1:port
-	Dir  string // working directory, where the feed file lives
-	logs *syncBuffer
+	URL   string // http://127.0.0.1:port
+	Admin string // http://127.0.0.1:adminport, Caddy's admin endpoint
+	Dir   string // working directory, where the feed file lives
+	logs  *syncBuffer
+
+	port          int
+	cfgPath, home string
+	stop          func() // ends the process and waits for it
+}
+
+// restart stops Caddy and starts it again with the same config, working
+// directory and data directory, as an operator's restart would.
+func (g *gateway) restart(t *testing.T) {
+	t.Helper()
+	g.stop()
+	n := runCaddy(t, g.Dir, g.port, g.cfgPath, g.home)
+	g.logs, g.stop = n.logs, n.stop
 }
 
 // allTokens lists every raw token the tests use, so that the logs of every
@@ -118,19 +132,25 @@ http://127.0.0.1:%d {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return runCaddy(t, dir, port, cfgPath)
+	g := runCaddy(t, dir, port, cfgPath, "")
+	g.Admin = fmt.Sprintf("http://127.0.0.1:%d", admin)
+	return g
 }
 
-func runCaddy(t *testing.T, dir string, port int, cfgPath string) *gateway {
+// runCaddy starts Caddy with a config file; home is Caddy's data directory
+// ("" for a new one).
+func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway {
 	t.Helper()
-	g := &gateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: new(syncBuffer)}
+	if home == "" {
+		// Caddy's own state (autosave.json, certificates, the feed cache)
+		// goes to a scratch home, never into the working directory.
+		home = t.TempDir()
+	}
+	g := &gateway{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir, logs: new(syncBuffer), port: port, cfgPath: cfgPath, home: home}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, caddyBin, "run", "--config", cfgPath, "--adapter", "caddyfile")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = g.logs, g.logs
-	// Caddy's own state (autosave.json, certificates) goes to a scratch
-	// home, never into the working directory.
-	home := t.TempDir()
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home,
 		// The service credential comes from the environment, as the README
 		// advises: a literal in the config would be logged with it.
@@ -139,10 +159,17 @@ func runCaddy(t *testing.T, dir string, port int, cfgPath string) *gateway {
 		cancel()
 		t.Fatal(err)
 	}
+	var once sync.Once
+	g.stop = func() {
+		once.Do(func() {
+			cancel()
+			_ = cmd.Wait()
+		})
+	}
+	buf := g.logs // this process's logs, even after a restart replaces g's
 	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		logs := g.logs.String()
+		g.stop()
+		logs := buf.String()
 		allTokensMu.Lock()
 		defer allTokensMu.Unlock()
 		for _, tok := range allTokens {

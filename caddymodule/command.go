@@ -1,0 +1,180 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/patgate/patgate/policyfeed"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "pat-policy",
+		Usage: "feed <fingerprint|sign|verify> ...",
+		Short: "Tools for patgate's personal access token policy feed",
+		Long: `
+Tools for the policy feed of the pat_policy handler.
+
+  caddy pat-policy feed fingerprint < token
+      Reads a token on standard input and prints its fingerprint, the
+      lowercase hex SHA-256 the feed names tokens by.
+
+  caddy pat-policy feed sign --key signing-key.pem [--pss] [--expires-in 24h] feed.json
+      Validates a feed and prints it as a JWS signed with the key (ECDSA
+      P-256: ES256, Ed25519: EdDSA, RSA: RS256, or PS256 with --pss).
+
+  caddy pat-policy feed verify --key feed-key.pem feed.jws
+      Verifies a signed feed as the gateway would and prints its version
+      and counts.
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			feed := &cobra.Command{Use: "feed", Short: "Fingerprint tokens, sign and verify feeds"}
+			feed.AddCommand(fingerprintCommand(), signCommand(), verifyCommand())
+			cmd.AddCommand(feed)
+		},
+	})
+}
+
+func fingerprintCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "fingerprint",
+		Short: "Print the fingerprint of the token read on standard input",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+			if err != nil {
+				return err
+			}
+			tok := strings.TrimSpace(string(in))
+			if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
+				return fmt.Errorf("want one token on standard input")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tokenclass.FingerprintOf(tok))
+			return nil
+		},
+	}
+}
+
+func signCommand() *cobra.Command {
+	var keyFile, out string
+	var pss bool
+	var expiresIn time.Duration
+	c := &cobra.Command{
+		Use:   "sign --key <signing-key.pem> [--pss] [--expires-in <duration>] [--out <feed.jws>] <feed.json>",
+		Short: "Validate a feed and sign it as a JWS",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			key, err := policyfeed.ParsePrivateKey(keyPEM)
+			if err != nil {
+				return err
+			}
+			feed, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			if expiresIn > 0 {
+				if feed, err = withExp(feed, time.Now().Add(expiresIn)); err != nil {
+					return err
+				}
+			}
+			// Refuse to sign what the gateway would reject.
+			if _, err := policyfeed.Parse(feed); err != nil {
+				return err
+			}
+			jws, err := policyfeed.Sign(feed, key, pss)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(jws))
+				return err
+			}
+			return os.WriteFile(out, append(jws, '\n'), 0o644)
+		},
+	}
+	c.Flags().StringVar(&keyFile, "key", "", "PEM private key (PKCS#8, PKCS#1 or SEC 1)")
+	c.Flags().BoolVar(&pss, "pss", false, "sign RSA keys with PS256 instead of RS256")
+	c.Flags().DurationVar(&expiresIn, "expires-in", 0, "add an exp claim this far in the future")
+	c.Flags().StringVar(&out, "out", "", "write the JWS here instead of standard output")
+	_ = c.MarkFlagRequired("key")
+	return c
+}
+
+// withExp adds an exp claim to the feed's top-level object.
+func withExp(feed []byte, exp time.Time) ([]byte, error) {
+	t := bytes.TrimSpace(feed)
+	if len(t) < 2 || t[0] != '{' {
+		return nil, fmt.Errorf("the feed is not a JSON object")
+	}
+	rest := bytes.TrimSpace(t[1:])
+	sep := ", "
+	if len(rest) > 0 && rest[0] == '}' {
+		sep = ""
+	}
+	return []byte(`{"exp": ` + strconv.FormatInt(exp.Unix(), 10) + sep + string(rest)), nil
+}
+
+func verifyCommand() *cobra.Command {
+	var keyFile string
+	c := &cobra.Command{
+		Use:   "verify --key <feed-key.pem> <feed.jws>",
+		Short: "Verify a signed feed as the gateway would",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			v, err := policyfeed.NewVerifier(keyPEM)
+			if err != nil {
+				return err
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policyfeed.Load(data, v)
+			if err != nil {
+				return err
+			}
+			orgs, tokens := p.Counts()
+			fmt.Fprintf(cmd.OutOrStdout(), "valid: version %d, %d organizations, %d tokens, signed with %s\n",
+				p.Version(), orgs, tokens, jwsAlg(data))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&keyFile, "key", "", "PEM public key the gateway's feed_key names")
+	_ = c.MarkFlagRequired("key")
+	return c
+}
+
+// jwsAlg reads the algorithm from a verified JWS's header.
+func jwsAlg(data []byte) string {
+	head, _, _ := bytes.Cut(bytes.TrimSpace(data), []byte("."))
+	raw, err := base64.RawURLEncoding.DecodeString(string(head))
+	if err != nil {
+		return "?"
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return "?"
+	}
+	return h.Alg
+}
