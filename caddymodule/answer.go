@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/target"
@@ -105,13 +104,4 @@ func requestID(r *http.Request) string {
 		}
 	}
 	return ""
-}
-
-// badRequest answers a request the gateway cannot check: two credentials,
-// an unreadable one, or a path it cannot canonicalise. The error texts never
-// carry a token.
-func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, err error) error {
-	h.logger.Info("pat request refused as malformed",
-		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	return writeError(w, r, h.resolver.Surface(r), http.StatusBadRequest, "patgate: "+err.Error())
 }

@@ -43,6 +43,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		lfs_batch_limit <size>
 //		api_prefix     <prefix>
 //		mode           enforce|report
+//		report_organizations <org> [<org>...]
+//		log_allowed
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -70,6 +72,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.FeedClientCert, h.FeedClientKey = args[0], args[1]
+			continue
+		}
+		if name == "report_organizations" {
+			orgs := d.RemainingArgs()
+			if len(orgs) == 0 {
+				return d.ArgErr()
+			}
+			h.ReportOrganizations = append(h.ReportOrganizations, orgs...)
+			continue
+		}
+		if name == "log_allowed" {
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.LogAllowed = true
 			continue
 		}
 		if name == "fail_open" {

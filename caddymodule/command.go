@@ -37,11 +37,16 @@ Tools for the policy feed of the pat_policy handler.
   caddy pat-policy feed verify --key feed-key.pem feed.jws
       Verifies a signed feed as the gateway would and prints its version
       and counts.
+
+  caddy pat-policy explain --config Caddyfile --method GET --url URL
+        (--token-fingerprint HEX [--token-class classic|fine_grained] | --token-stdin)
+      Decides the request as the config's pat_policy handlers would, with
+      their feed and lookups, and prints the decision and the facts behind it.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			feed := &cobra.Command{Use: "feed", Short: "Fingerprint tokens, sign and verify feeds"}
 			feed.AddCommand(fingerprintCommand(), signCommand(), verifyCommand())
-			cmd.AddCommand(feed)
+			cmd.AddCommand(feed, explainCommand())
 		},
 	})
 }
@@ -112,6 +117,49 @@ func signCommand() *cobra.Command {
 	c.Flags().DurationVar(&expiresIn, "expires-in", 0, "add an exp claim this far in the future")
 	c.Flags().StringVar(&out, "out", "", "write the JWS here instead of standard output")
 	_ = c.MarkFlagRequired("key")
+	return c
+}
+
+func explainCommand() *cobra.Command {
+	var q explainRequest
+	var cfg, adapter string
+	var tokenStdin bool
+	c := &cobra.Command{
+		Use:   "explain --config <file> --url <url> [--method GET] (--token-fingerprint <hex> [--token-class <class>] | --token-stdin)",
+		Short: "Explain the decision for a request",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tokenStdin {
+				in, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+				if err != nil {
+					return err
+				}
+				q.Token = strings.TrimSpace(string(in))
+			}
+			out, err := explainFromConfig(cmd.Context(), cfg, adapter, q)
+			if err != nil {
+				return err
+			}
+			for i, e := range out {
+				if len(out) > 1 {
+					fmt.Fprintf(cmd.OutOrStdout(), "handler %d (feed %s):\n", i+1, e.Feed)
+				}
+				for _, l := range e.Lines {
+					fmt.Fprintln(cmd.OutOrStdout(), l)
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfg, "config", "", "the gateway's config file")
+	c.Flags().StringVar(&adapter, "adapter", "", "config adapter (default: caddyfile for a Caddyfile)")
+	c.Flags().StringVar(&q.Method, "method", "GET", "the request's method")
+	c.Flags().StringVar(&q.URL, "url", "", "the request's URL, as the client sends it")
+	c.Flags().StringVar(&q.TokenFingerprint, "token-fingerprint", "", "the token's fingerprint (caddy pat-policy feed fingerprint)")
+	c.Flags().StringVar(&q.TokenClass, "token-class", "", "classic or fine_grained, for a fingerprint the feed does not list")
+	c.Flags().BoolVar(&tokenStdin, "token-stdin", false, "read the token itself on standard input")
+	_ = c.MarkFlagRequired("config")
+	_ = c.MarkFlagRequired("url")
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -35,6 +36,25 @@ type feedState struct {
 	source  string
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// accepted and succeeded are when a feed was last put in force and
+	// when the source last answered with a good or unchanged feed (Unix
+	// nanoseconds; 0 for never).
+	accepted, succeeded atomic.Int64
+}
+
+// onResult keeps the feed's timestamps and metrics current.
+func (f *feedState) onResult(metrics func(policyfeed.Result)) func(policyfeed.Result) {
+	return func(r policyfeed.Result) {
+		now := time.Now().UnixNano()
+		if r.Accepted {
+			f.accepted.Store(now)
+		}
+		if r.Err == nil {
+			f.succeeded.Store(now)
+		}
+		metrics(r)
+	}
 }
 
 // Destruct stops the loop when the last handler using the feed is gone.
@@ -128,15 +148,22 @@ func startFeed(s feedSettings, keyPEM []byte, log *zap.Logger) (*feedState, stri
 		}
 		store := new(policyfeed.Store)
 		w := policyfeed.NewWatcher(src, store, s.Refresh, log)
+		runCtx, stop := context.WithCancel(context.Background())
+		f := &feedState{key: key, store: store, watcher: w, source: src.String(), cancel: stop, done: make(chan struct{})}
+		w.OnResult = f.onResult(feedResult(src.String(), store))
 		w.CachePath = s.Cache
 		if keyPEM != nil {
 			v, err := policyfeed.NewVerifier(keyPEM)
 			if err != nil {
+				stop()
 				return nil, err
 			}
 			w.Verifier = v
 		}
-		_ = w.LoadCache() // logged; a bad cache must not stop the gateway
+		if w.LoadCache() == nil && store.Load() != nil {
+			f.accepted.Store(time.Now().UnixNano())
+		}
+		// (A bad cache is logged and must not stop the gateway.)
 		ctx, cancel := context.WithTimeout(context.Background(), min(s.Timeout, 10*time.Second))
 		if err := w.Refresh(ctx); err != nil {
 			log.Error("policy feed not refreshed at start", zap.Stringer("source", src), zap.Error(err))
@@ -145,8 +172,6 @@ func startFeed(s feedSettings, keyPEM []byte, log *zap.Logger) (*feedState, stri
 		if store.Load() == nil {
 			log.Error("no policy feed loaded yet; PAT requests to enterprise resources get 503 until one is", zap.Stringer("source", src))
 		}
-		runCtx, stop := context.WithCancel(context.Background())
-		f := &feedState{key: key, store: store, watcher: w, source: src.String(), cancel: stop, done: make(chan struct{})}
 		go func() {
 			defer close(f.done)
 			w.Run(runCtx)

@@ -8,6 +8,8 @@ package caddymodule
 import (
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,6 +24,9 @@ import (
 func init() {
 	caddy.RegisterModule(Handler{})
 }
+
+// activeHandlers lists the provisioned handlers, for the admin API.
+var activeHandlers sync.Map // *Handler → struct{}
 
 // Modes.
 const (
@@ -86,13 +91,22 @@ type Handler struct {
 	// Mode is "enforce" (default) or "report": report denies nothing and
 	// logs what it would have denied.
 	Mode string `json:"mode,omitempty"`
+	// ReportOrganizations run in report mode while the rest is enforced:
+	// refusals under their policies are logged and counted as would_deny
+	// and forwarded. The feed can also put an organization in report mode.
+	ReportOrganizations []string `json:"report_organizations,omitempty"`
+	// LogAllowed writes allowed decisions at info level instead of debug.
+	LogAllowed bool `json:"log_allowed,omitempty"`
 
 	logger   *zap.Logger
 	resolver *target.Resolver
 	lookups  *lookup.Client
 	store    *policyfeed.Store
 	feedKey  string // this handler's entry in the feeds pool
+	feed     *feedState
 	report   bool
+	// reportOrgs holds ReportOrganizations, lowercase.
+	reportOrgs map[string]bool
 }
 
 // LookupApp is a GitHub App installation used for lookups.
@@ -116,9 +130,23 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets the handler up: the route resolver, the lookup client and
-// the feed watcher, which runs until the config is unloaded.
+// the shared feed, which runs until no handler uses it.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := h.prepare(ctx.Logger()); err != nil {
+		return err
+	}
+	activeHandlers.Store(h, struct{}{})
+	return nil
+}
+
+// prepare builds everything the handler decides with. It is Provision
+// without Caddy's context, so that `caddy pat-policy explain` can build a
+// handler from a config file without running a server.
+func (h *Handler) prepare(logger *zap.Logger) error {
+	h.logger = logger
 	prefix := "/api/v3"
 	if h.APIPrefix != nil {
 		prefix = *h.APIPrefix
@@ -147,11 +175,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Timeout:    time.Duration(h.LookupTimeout),
 		TTL:        time.Duration(h.CacheTTL),
 		MaxEntries: h.CacheSize,
+		Observe:    observeLookup,
 	})
 	if err != nil {
 		return err
 	}
 	h.report = h.Mode == ModeReport
+	h.reportOrgs = make(map[string]bool, len(h.ReportOrganizations))
+	for _, o := range h.ReportOrganizations {
+		h.reportOrgs[strings.ToLower(o)] = true
+	}
 	settings, keyPEM, err := h.feedSettings(repl)
 	if err != nil {
 		return err
@@ -160,7 +193,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.store, h.feedKey = feed.store, key
+	h.feed, h.store, h.feedKey = feed, feed.store, key
 	return nil
 }
 
@@ -201,6 +234,7 @@ func (h *Handler) lfsBatchLimit() int64 {
 // Cleanup releases the handler's hold on its feed (stopped when no handler
 // uses it any more) and the lookup caches.
 func (h *Handler) Cleanup() error {
+	activeHandlers.Delete(h)
 	if h.feedKey != "" {
 		if _, err := feeds.Delete(h.feedKey); err != nil {
 			h.logger.Error("stopping the policy feed", zap.Error(err))

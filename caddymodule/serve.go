@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,42 +19,164 @@ import (
 	"github.com/patgate/patgate/tokenclass"
 )
 
+// record is what one PAT request's decision record says. It is filled as
+// the request is decided and written once, at the handler's single exit.
+type record struct {
+	start     time.Time
+	cred      tokenclass.Credential
+	tok       enforce.Token
+	tgt       target.Target
+	res       target.Resource
+	d         enforce.Decision
+	lookup    string // none, hit or miss
+	lookupErr error
+	malformed error // set when the request was refused with 400 or 413
+	status    int   // the status of a malformed request's answer
+	forwarded bool
+	report    bool // the decision was made in report mode
+}
+
 // ServeHTTP decides one request. Requests without a PAT pass untouched;
-// every request with one leaves exactly one decision record.
+// every request with one leaves exactly one decision record, written by the
+// deferred call below whatever way the request leaves.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	cred, err := tokenclass.FromRequest(r)
 	if err != nil {
-		return h.badRequest(w, r, err)
+		// No credential can be trusted here, so no decision record: one
+		// "malformed" record instead.
+		h.logMalformed(r, http.StatusBadRequest, err)
+		return writeError(w, r, h.resolver.Surface(r), http.StatusBadRequest, "patgate: "+err.Error())
 	}
 	if !cred.Class.IsPAT() {
 		return next.ServeHTTP(w, r)
 	}
-	start := time.Now()
-	tgt, err := h.resolver.Resolve(r)
+	rec := &record{start: time.Now(), cred: cred, lookup: "none"}
+	defer h.write(r, rec)
+
+	rec.tgt, err = h.resolver.Resolve(r)
 	if err != nil {
-		return h.badRequest(w, r, err)
+		rec.malformed, rec.status = err, http.StatusBadRequest
+		return writeError(w, r, h.resolver.Surface(r), http.StatusBadRequest, "patgate: "+err.Error())
 	}
-	if tgt.BodyDecides {
-		if status, err := h.readLFSBatch(r, &tgt); err != nil {
-			h.logger.Info("pat request refused: lfs batch body", zap.String("path", r.URL.Path), zap.Error(err))
-			return writeError(w, r, tgt.Surface, status, "patgate: "+err.Error())
+	if rec.tgt.BodyDecides {
+		if status, err := h.readLFSBatch(r, &rec.tgt); err != nil {
+			rec.malformed, rec.status = err, status
+			return writeError(w, r, rec.tgt.Surface, status, "patgate: "+err.Error())
 		}
 	}
 	pol := h.store.Load()
-	tok := enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
-	d, res, tok, lookup, lookupErr := h.decide(r, pol, cred, tok, tgt)
-	forward := d.Outcome == enforce.Allow || h.report ||
-		(h.FailOpen && d.Reason == enforce.ReasonLookupFailed)
-	h.record(r, cred, tok, tgt, res, d, lookup, lookupErr, time.Since(start), forward)
-	if forward {
+	rec.tok = enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
+	rec.d, rec.res, rec.tok, rec.lookup, rec.lookupErr = h.decide(r.Context(), pol, cred.Token, rec.tok, rec.tgt)
+	if rec.d.Outcome != enforce.Allow {
+		rec.report = h.inReport(pol, rec.d)
+	}
+	rec.forwarded = rec.d.Outcome == enforce.Allow || rec.report ||
+		(h.FailOpen && rec.d.Reason == enforce.ReasonLookupFailed)
+	if rec.forwarded {
 		return next.ServeHTTP(w, r)
 	}
-	return writeDenial(w, r, tgt.Surface, d)
+	return writeDenial(w, r, rec.tgt.Surface, rec.d)
 }
 
-// readLFSBatch reads a Git LFS batch request's body, bounded, to learn
-// whether it downloads or uploads, and puts the body back intact for the
-// upstream. It returns the status to answer with when it cannot.
+// inReport says whether a refusal falls under report mode: the handler's
+// mode, the organizations its config lists, or an organization the feed
+// puts in report mode.
+func (h *Handler) inReport(pol *enforce.Policy, d enforce.Decision) bool {
+	if h.report {
+		return true
+	}
+	if d.Subject == "" {
+		return false
+	}
+	if h.reportOrgs[strings.ToLower(d.Subject)] {
+		return true
+	}
+	if pol != nil {
+		if o := pol.Organization(d.Subject); o != nil && o.Report {
+			return true
+		}
+	}
+	return false
+}
+
+// write writes the request's decision record and counts it: refusals at
+// info, allows at debug (info with log_allowed). It names the token by its
+// fingerprint prefix only.
+func (h *Handler) write(r *http.Request, rec *record) {
+	if rec.malformed != nil {
+		h.logMalformed(r, rec.status, rec.malformed)
+		countMalformed(rec.cred.Class)
+		return
+	}
+	d := rec.d
+	decision, mode := d.Outcome.String(), ModeEnforce
+	if rec.report {
+		decision, mode = "would_"+decision, ModeReport
+	}
+	countDecision(decision, d, rec.cred.Class, mode)
+	level := zapcore.DebugLevel
+	if d.Outcome != enforce.Allow || h.LogAllowed {
+		level = zapcore.InfoLevel
+	}
+	ce := h.logger.Check(level, "pat decision")
+	if ce == nil {
+		return
+	}
+	tgt, res, tok := rec.tgt, rec.res, rec.tok
+	fields := []zap.Field{
+		zap.String("decision", decision),
+		zap.String("reason", d.Reason.String()),
+		zap.String("mode", mode),
+		zap.String("token_class", rec.cred.Class.String()),
+		zap.String("token", tok.Fingerprint.Prefix()),
+		zap.String("scope", tgt.Scope.String()),
+		zap.String("owner", tgt.Owner),
+		zap.String("access", tgt.Access.String()),
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Int64("feed_version", d.FeedVersion),
+		zap.String("lookup", rec.lookup),
+		zap.Duration("took", time.Since(rec.start)),
+		zap.Bool("forwarded", rec.forwarded),
+		zap.String("request_id", requestID(r)),
+	}
+	if tok.Owner != "" {
+		fields = append(fields, zap.String("token_owner", tok.Owner))
+	} else if p := h.store.Load(); p != nil {
+		if tr := p.Token(tok.Fingerprint); tr != nil && tr.Owner != "" {
+			fields = append(fields, zap.String("token_owner", tr.Owner))
+		}
+	}
+	if tgt.Name != "" {
+		fields = append(fields, zap.String("repository", tgt.Name))
+	}
+	if tgt.IDKind != target.IDNone {
+		fields = append(fields, zap.String("id_kind", tgt.IDKind.String()), zap.Int64("id", tgt.ID))
+	}
+	if res.Known {
+		fields = append(fields,
+			zap.String("resource_owner", res.OwnerLogin),
+			zap.String("owner_type", res.OwnerType.String()),
+			zap.String("visibility", res.Visibility.String()))
+	}
+	if d.Subject != "" {
+		fields = append(fields, zap.String("subject", d.Subject))
+	}
+	if rec.lookupErr != nil {
+		// Lookup errors carry URLs and statuses, never credentials.
+		fields = append(fields, zap.Error(rec.lookupErr))
+	}
+	ce.Write(fields...)
+}
+
+// logMalformed records a request refused because the gateway cannot check
+// it. The error texts never carry a token.
+func (h *Handler) logMalformed(r *http.Request, status int, err error) {
+	h.logger.Info("pat request refused as malformed",
+		zap.Int("status", status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
+		zap.String("request_id", requestID(r)), zap.Error(err))
+}
+
 func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error) {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return http.StatusBadRequest, fmt.Errorf("%w: a %s-encoded body cannot be checked", target.ErrBadLFSBatch, ce)
@@ -79,11 +202,9 @@ func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error)
 	return 0, nil
 }
 
-// decide runs the decision, looking up the facts it asks for one at a time,
-// so that a request the policy settles by itself costs no lookup. lookup
-// says how the facts came: "none" needed, all from the cache ("hit"), or at
-// least one from the host ("miss").
-func (h *Handler) decide(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {
+// token is the raw token, for learning its owner from the host; explain
+// passes "" when it knows only a fingerprint, and the owner stays unknown.
+func (h *Handler) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {
 	lookup = "none"
 	// Three facts at most: the resource, the token's owner, and the owner
 	// of the second resource a route names.
@@ -92,17 +213,21 @@ func (h *Handler) decide(r *http.Request, pol *enforce.Policy, cred tokenclass.C
 		var hit bool
 		switch d.Outcome {
 		case enforce.NeedResource:
-			res, hit, err = h.lookups.Resource(r.Context(), tgt)
+			res, hit, err = h.lookups.Resource(ctx, tgt)
 		case enforce.NeedAlso:
 			var also target.Resource
-			also, hit, err = h.lookups.Resource(r.Context(), *tgt.Also)
+			also, hit, err = h.lookups.Resource(ctx, *tgt.Also)
 			res.AlsoKnown, res.AlsoOwner, res.AlsoOwnerType = true, also.OwnerLogin, also.OwnerType
 		case enforce.NeedTokenOwner:
-			tok.Owner, hit, err = h.lookups.TokenOwner(r.Context(), cred.Token, tok.Fingerprint)
 			tok.OwnerKnown = true
+			if token == "" {
+				continue // explain by fingerprint: the owner stays unknown
+			}
+			tok.Owner, hit, err = h.lookups.TokenOwner(ctx, token, tok.Fingerprint)
 		default:
 			return d, res, tok, lookup, nil
 		}
+		countCache(hit)
 		switch {
 		case !hit:
 			lookup = "miss"
@@ -116,61 +241,4 @@ func (h *Handler) decide(r *http.Request, pol *enforce.Policy, cred tokenclass.C
 	// A decision still asking for facts after it was given them is a bug;
 	// fail closed rather than loop.
 	return enforce.LookupFailed(pol, tok), res, tok, lookup, errors.New("decision did not settle")
-}
-
-// record writes the request's one decision record: denials at info, allows
-// at debug. It names the token by its fingerprint prefix only.
-func (h *Handler) record(r *http.Request, cred tokenclass.Credential, tok enforce.Token, tgt target.Target, res target.Resource, d enforce.Decision, lookup string, lookupErr error, took time.Duration, forwarded bool) {
-	level := zapcore.DebugLevel
-	if d.Outcome != enforce.Allow {
-		level = zapcore.InfoLevel
-	}
-	ce := h.logger.Check(level, "pat decision")
-	if ce == nil {
-		return
-	}
-	decision := d.Outcome.String()
-	if d.Outcome != enforce.Allow && h.report {
-		decision = "would_" + decision
-	}
-	mode := ModeEnforce
-	if h.report {
-		mode = ModeReport
-	}
-	fields := []zap.Field{
-		zap.String("decision", decision),
-		zap.String("reason", d.Reason.String()),
-		zap.String("mode", mode),
-		zap.String("token_class", cred.Class.String()),
-		zap.String("token", tok.Fingerprint.Prefix()),
-		zap.String("scope", tgt.Scope.String()),
-		zap.String("owner", tgt.Owner),
-		zap.String("access", tgt.Access.String()),
-		zap.String("method", r.Method),
-		zap.String("path", r.URL.Path),
-		zap.Int64("feed_version", d.FeedVersion),
-		zap.String("lookup", lookup),
-		zap.Duration("took", took),
-		zap.Bool("forwarded", forwarded),
-	}
-	if tok.Owner != "" {
-		fields = append(fields, zap.String("token_owner", tok.Owner))
-	}
-	if tgt.Name != "" {
-		fields = append(fields, zap.String("repository", tgt.Name))
-	}
-	if res.Known {
-		fields = append(fields,
-			zap.String("resource_owner", res.OwnerLogin),
-			zap.String("owner_type", res.OwnerType.String()),
-			zap.String("visibility", res.Visibility.String()))
-	}
-	if d.Subject != "" {
-		fields = append(fields, zap.String("subject", d.Subject))
-	}
-	if lookupErr != nil {
-		// Lookup errors carry URLs and statuses, never credentials.
-		fields = append(fields, zap.Error(lookupErr))
-	}
-	ce.Write(fields...)
 }

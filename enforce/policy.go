@@ -142,6 +142,9 @@ type Organization struct {
 	// Owners holds the lowercase logins of the organization's owners, whose
 	// fine-grained PATs need no approval there.
 	Owners map[string]struct{}
+	// Report puts the organization in report mode: the gateway logs and
+	// counts what its policies would refuse, and forwards it.
+	Report bool
 }
 
 // DefaultOrganization is an organization the feed does not describe: not

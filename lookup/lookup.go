@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -49,6 +50,16 @@ type Config struct {
 	MaxEntries int64
 	// HTTPClient is the client to use; nil means a new one with Timeout.
 	HTTPClient *http.Client
+	// Observe, if set, is told of every call to the host (never of cache
+	// hits): what was looked up ("repository", "account", "team",
+	// "token_owner"), how long it took and how it ended. It is the hook
+	// for latency metrics.
+	Observe func(kind string, took time.Duration, err error)
+}
+
+// Stats counts cache hits and misses since the client was made.
+type Stats struct {
+	Hits, Misses int64
 }
 
 // Client looks facts up and caches them. It is safe for concurrent use.
@@ -61,6 +72,20 @@ type Client struct {
 	res     *ristretto.Cache[string, target.Resource]
 	owners  *ristretto.Cache[string, string]
 	flight  singleflight.Group
+
+	hits, misses atomic.Int64
+}
+
+// Stats returns the cache hit and miss counts.
+func (c *Client) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load()}
+}
+
+// observe reports one upstream call to Config.Observe.
+func (c *Client) observe(kind string, start time.Time, err error) {
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(kind, time.Since(start), err)
+	}
 }
 
 // New returns a Client. Close it to release the caches.
@@ -122,31 +147,31 @@ func (c *Client) Close() {
 // answer came from the cache. Targets that need no lookup return the zero
 // Resource.
 func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource, bool, error) {
-	var key string
+	var key, kind string
 	var fetch func(context.Context) (target.Resource, error)
 	switch {
 	case t.Scope == target.Repository && t.IDKind == target.IDRepository:
-		key = "repository-id/" + strconv.FormatInt(t.ID, 10)
+		key, kind = "repository-id/"+strconv.FormatInt(t.ID, 10), "repository"
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.repository(ctx, "/repositories/"+strconv.FormatInt(t.ID, 10), "")
 		}
 	case t.Scope == target.Repository:
-		key = "repository/" + strings.ToLower(t.Owner) + "/" + strings.ToLower(t.Name)
+		key, kind = "repository/"+strings.ToLower(t.Owner)+"/"+strings.ToLower(t.Name), "repository"
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.repository(ctx, "/repos/"+url.PathEscape(t.Owner)+"/"+url.PathEscape(t.Name), t.Owner)
 		}
 	case t.Scope == target.Organization && t.IDKind == target.IDOrganization:
-		key = "organization-id/" + strconv.FormatInt(t.ID, 10)
+		key, kind = "organization-id/"+strconv.FormatInt(t.ID, 10), "account"
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.account(ctx, "/organizations/"+strconv.FormatInt(t.ID, 10))
 		}
 	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
-		key = "team-id/" + strconv.FormatInt(t.ID, 10)
+		key, kind = "team-id/"+strconv.FormatInt(t.ID, 10), "team"
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.team(ctx, t.ID)
 		}
 	case t.Scope == target.User:
-		key = "account/" + strings.ToLower(t.Owner)
+		key, kind = "account/"+strings.ToLower(t.Owner), "account"
 		fetch = func(ctx context.Context) (target.Resource, error) {
 			return c.account(ctx, "/users/"+url.PathEscape(t.Owner))
 		}
@@ -154,14 +179,18 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 		return target.Resource{}, false, nil
 	}
 	if r, ok := c.res.Get(key); ok {
+		c.hits.Add(1)
 		return r, true, nil
 	}
+	c.misses.Add(1)
 	v, err, _ := c.flight.Do(key, func() (any, error) {
 		// One caller's cancellation must not fail the others waiting on
 		// the same flight; the timeout still bounds it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
+		start := time.Now()
 		r, err := fetch(fctx)
+		c.observe(kind, start, err)
 		if err != nil {
 			return target.Resource{}, err
 		}
@@ -188,15 +217,19 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error) {
 	key := string(fp[:])
 	if login, ok := c.owners.Get(key); ok {
+		c.hits.Add(1)
 		return login, true, nil
 	}
+	c.misses.Add(1)
 	v, err, _ := c.flight.Do("token/"+key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		var u struct {
 			Login string `json:"login"`
 		}
+		start := time.Now()
 		status, err := c.get(fctx, "/user", "token "+token, &u)
+		c.observe("token_owner", start, err)
 		if err != nil {
 			return "", err
 		}

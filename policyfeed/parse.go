@@ -335,6 +335,19 @@ func (d *decoder) organization() (enforce.Organization, error) {
 			var err error
 			o.Owners, err = d.owners()
 			return at("owners", err)
+		case "mode":
+			var mode string
+			if err := d.str(&mode); err != nil {
+				return at("mode", err)
+			}
+			switch mode {
+			case "enforce":
+			case "report":
+				o.Report = true
+			default:
+				return at("mode", fmt.Errorf("unknown mode %q (want enforce or report)", mode))
+			}
+			return nil
 		}
 		return unknownField(key)
 	})

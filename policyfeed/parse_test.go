@@ -501,3 +501,16 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestParseOrganizationMode(t *testing.T) {
+	p, err := Parse([]byte(`{"version": 1, "organizations": [{"login": "a", "mode": "report"}, {"login": "b", "mode": "enforce"}, {"login": "c"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Organization("a").Report || p.Organization("b").Report || p.Organization("c").Report {
+		t.Error("mode not read")
+	}
+	if _, err := Parse([]byte(`{"version": 1, "organizations": [{"login": "a", "mode": "audit"}]}`)); err == nil || !strings.Contains(err.Error(), `organizations[0] "a": mode: unknown mode "audit"`) {
+		t.Errorf("bad mode: %v", err)
+	}
+}

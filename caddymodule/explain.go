@@ -1,0 +1,179 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"go.uber.org/zap"
+
+	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/target"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// explainRequest is what to explain: a request as a client would send it,
+// and its token, or only the token's fingerprint and class.
+type explainRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	// Token is the raw token; optional. With it the class is known and the
+	// owner can be learned from the host.
+	Token string `json:"token,omitempty"`
+	// TokenFingerprint names the token without revealing it.
+	TokenFingerprint string `json:"token_fingerprint,omitempty"`
+	// TokenClass is "fine_grained" or "classic" for a fingerprint; default
+	// fine_grained when the feed lists the fingerprint.
+	TokenClass string `json:"token_class,omitempty"`
+}
+
+// explanation is one handler's answer.
+type explanation struct {
+	Feed     string   `json:"feed"`
+	Decision string   `json:"decision"`
+	Reason   string   `json:"reason"`
+	Message  string   `json:"message,omitempty"`
+	Lines    []string `json:"lines"`
+}
+
+// explain decides a request as ServeHTTP would, lookups included, and
+// returns the chain of facts behind the decision. It changes nothing.
+func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explanation, error) {
+	if q.Method == "" {
+		q.Method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, q.Method, q.URL, nil)
+	if err != nil {
+		return enforce.Explanation{}, fmt.Errorf("url: %w", err)
+	}
+	pol := h.store.Load()
+	var tok enforce.Token
+	switch {
+	case q.Token != "":
+		tok = enforce.Token{Class: tokenclass.Classify(q.Token), Fingerprint: tokenclass.FingerprintOf(q.Token)}
+	case q.TokenFingerprint != "":
+		fp, err := tokenclass.ParseFingerprint(q.TokenFingerprint)
+		if err != nil {
+			return enforce.Explanation{}, err
+		}
+		tok.Fingerprint = fp
+		switch q.TokenClass {
+		case "classic":
+			tok.Class = tokenclass.Classic
+		case "fine_grained":
+			tok.Class = tokenclass.FineGrained
+		case "":
+			if pol == nil || pol.Token(fp) == nil {
+				return enforce.Explanation{}, errors.New("the feed does not list this fingerprint: give its class (classic or fine_grained)")
+			}
+			tok.Class = tokenclass.FineGrained
+		default:
+			return enforce.Explanation{}, fmt.Errorf("token class %q: want classic or fine_grained", q.TokenClass)
+		}
+	default:
+		return enforce.Explanation{}, errors.New("give a token or a token fingerprint")
+	}
+	tgt, err := h.resolver.Resolve(req)
+	if err != nil {
+		return enforce.Explanation{}, err
+	}
+	if tgt.BodyDecides {
+		// An LFS batch's operation is in its body, which explain does not
+		// have: explain the stricter case.
+		tgt.Access, tgt.BodyDecides = target.Write, false
+	}
+	_, res, tok, _, _ := h.decide(ctx, pol, q.Token, tok, tgt)
+	e := enforce.Explain(pol, tok, tgt, res)
+	return e, nil
+}
+
+func (h *Handler) explainJSON(ctx context.Context, q explainRequest) explanation {
+	out := explanation{Feed: h.feed.source}
+	e, err := h.explain(ctx, q)
+	if err != nil {
+		out.Decision, out.Lines = "error", []string{err.Error()}
+		return out
+	}
+	d := e.Decision
+	out.Decision, out.Reason, out.Message, out.Lines = d.Outcome.String(), d.Reason.String(), d.Message(), e.Lines()
+	if d.Outcome != enforce.Allow && h.inReport(h.store.Load(), d) {
+		out.Decision = "would_" + out.Decision
+		out.Lines = append(out.Lines, "mode: report (forwarded, logged as would_"+d.Outcome.String()+")")
+	}
+	return out
+}
+
+// handlersInConfig finds every pat_policy handler in a JSON config, wherever
+// its routes nest it.
+func handlersInConfig(cfg []byte) ([]*Handler, error) {
+	var root any
+	if err := json.Unmarshal(cfg, &root); err != nil {
+		return nil, err
+	}
+	var found []*Handler
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["handler"] == "pat_policy" {
+				raw, err := json.Marshal(v)
+				if err != nil {
+					return err
+				}
+				h := new(Handler)
+				if err := json.Unmarshal(raw, h); err != nil {
+					return fmt.Errorf("pat_policy config: %w", err)
+				}
+				found = append(found, h)
+				return nil
+			}
+			for _, c := range v {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, c := range v {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// explainFromConfig builds the handlers of a config file without running a
+// server and explains the request with each.
+func explainFromConfig(ctx context.Context, cfgFile, adapter string, q explainRequest) ([]explanation, error) {
+	cfg, _, _, err := caddycmd.LoadConfig(cfgFile, adapter)
+	if err != nil {
+		return nil, err
+	}
+	handlers, err := handlersInConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(handlers) == 0 {
+		return nil, fmt.Errorf("%s has no pat_policy handler", cfgFile)
+	}
+	var out []explanation
+	for _, h := range handlers {
+		if err := h.Validate(); err != nil {
+			return nil, err
+		}
+		if err := h.prepare(zap.NewNop()); err != nil {
+			return nil, err
+		}
+		out = append(out, h.explainJSON(ctx, q))
+		_ = h.Cleanup()
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package caddymodule
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/policyfeed"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// patMetrics are patgate's collectors. They are made once per process and
+// registered on the registry of each config that loads, as Caddy's own
+// modules do, so that counts survive reloads. Labels come only from bounded
+// sets: never a login, a repository or a token.
+var patMetrics = struct {
+	once            sync.Once
+	decisions       *prometheus.CounterVec
+	unavailable     *prometheus.CounterVec
+	lookupDuration  *prometheus.HistogramVec
+	lookupCache     *prometheus.CounterVec
+	feedVersion     *prometheus.GaugeVec
+	feedLastSuccess *prometheus.GaugeVec
+	feedRejections  *prometheus.CounterVec
+}{}
+
+func initMetrics(registry *prometheus.Registry) error {
+	const ns, sub = "caddy", "pat_policy"
+	patMetrics.once.Do(func() {
+		patMetrics.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "decisions_total",
+			Help: "Decisions on requests that carry a personal access token.",
+		}, []string{"decision", "reason", "token_class", "mode"})
+		patMetrics.unavailable = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "unavailable_total",
+			Help: "Requests answered 503 because a fact the policy needs could not be had (fail closed).",
+		}, []string{"reason"})
+		patMetrics.lookupDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "lookup_duration_seconds",
+			Help:    "Calls to the Git host's API for ownership, visibility and token owners.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"kind", "result"})
+		patMetrics.lookupCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "lookup_cache_total",
+			Help: "Lookup cache hits and misses.",
+		}, []string{"result"})
+		patMetrics.feedVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "feed_version",
+			Help: "Version of the policy feed in force (0: none).",
+		}, []string{"source"})
+		patMetrics.feedLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "feed_last_success_timestamp_seconds",
+			Help: "When the policy feed was last fetched and found good or unchanged.",
+		}, []string{"source"})
+		patMetrics.feedRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "feed_rejections_total",
+			Help: "Feed fetches that did not put a new feed in force, by reason.",
+		}, []string{"reason"})
+		// Pre-create the label sets an alert may watch, so that they read
+		// 0 rather than missing.
+		for _, r := range []string{"lookup_failed", "no_feed"} {
+			patMetrics.unavailable.WithLabelValues(r)
+		}
+		for _, r := range feedRejectionReasons {
+			patMetrics.feedRejections.WithLabelValues(r)
+		}
+	})
+	for _, c := range []prometheus.Collector{patMetrics.decisions, patMetrics.unavailable, patMetrics.lookupDuration,
+		patMetrics.lookupCache, patMetrics.feedVersion, patMetrics.feedLastSuccess, patMetrics.feedRejections} {
+		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+	}
+	return nil
+}
+
+// countDecision counts one decision record.
+func countDecision(decision string, d enforce.Decision, class tokenclass.Class, mode string) {
+	if patMetrics.decisions == nil {
+		return
+	}
+	patMetrics.decisions.WithLabelValues(decision, d.Reason.String(), class.String(), mode).Inc()
+	if d.Outcome == enforce.Unavailable {
+		patMetrics.unavailable.WithLabelValues(d.Reason.String()).Inc()
+	}
+}
+
+// countMalformed counts a PAT request refused with 400 or 413.
+func countMalformed(class tokenclass.Class) {
+	if patMetrics.decisions == nil {
+		return
+	}
+	patMetrics.decisions.WithLabelValues("malformed", "malformed", class.String(), ModeEnforce).Inc()
+}
+
+func countCache(hit bool) {
+	if patMetrics.lookupCache == nil {
+		return
+	}
+	if hit {
+		patMetrics.lookupCache.WithLabelValues("hit").Inc()
+	} else {
+		patMetrics.lookupCache.WithLabelValues("miss").Inc()
+	}
+}
+
+// observeLookup is lookup.Config.Observe.
+func observeLookup(kind string, took time.Duration, err error) {
+	if patMetrics.lookupDuration == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	patMetrics.lookupDuration.WithLabelValues(kind, result).Observe(took.Seconds())
+}
+
+var feedRejectionReasons = []string{"fetch_failed", "invalid", "bad_signature", "unsigned", "unexpected_signature", "expired", "rollback"}
+
+// feedResult is the watcher's OnResult: the feed's metrics.
+func feedResult(source string, store *policyfeed.Store) func(policyfeed.Result) {
+	return func(r policyfeed.Result) {
+		if patMetrics.feedVersion == nil {
+			return
+		}
+		if p := store.Load(); p != nil {
+			patMetrics.feedVersion.WithLabelValues(source).Set(float64(p.Version()))
+		}
+		if r.Err == nil {
+			patMetrics.feedLastSuccess.WithLabelValues(source).SetToCurrentTime()
+			return
+		}
+		patMetrics.feedRejections.WithLabelValues(rejectionReason(r)).Inc()
+	}
+}
+
+func rejectionReason(r policyfeed.Result) string {
+	switch err := r.Err; {
+	case !r.Changed:
+		return "fetch_failed"
+	case errors.Is(err, policyfeed.ErrUnsigned):
+		return "unsigned"
+	case errors.Is(err, policyfeed.ErrUnexpectedSignature):
+		return "unexpected_signature"
+	case errors.Is(err, policyfeed.ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, policyfeed.ErrExpired):
+		return "expired"
+	case errors.Is(err, policyfeed.ErrRollback):
+		return "rollback"
+	}
+	return "invalid"
+}
