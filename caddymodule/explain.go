@@ -85,8 +85,13 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 		// have: explain the stricter case.
 		tgt.Access, tgt.BodyDecides = target.Write, false
 	}
-	_, res, tok, _, _ := h.decide(ctx, pol, q.Token, tok, tgt)
+	d, res, tok, _, lookupErr := h.decide(ctx, pol, q.Token, tok, tgt)
 	e := enforce.Explain(pol, tok, tgt, res)
+	if lookupErr != nil {
+		// The decision could not be completed: say so, and why.
+		e.Decision = d
+		e.LookupError = lookupErr.Error()
+	}
 	return e, nil
 }
 

@@ -33,6 +33,8 @@ type Explanation struct {
 	Approval       ApprovalSetting
 	ApprovalStatus Status
 	IsOrgOwner     bool
+	// LookupError is why a fact could not be looked up, when one could not.
+	LookupError string
 }
 
 // Explain decides as Decide does and gathers the facts it used. res and tok
@@ -95,6 +97,9 @@ func (e Explanation) Lines() []string {
 	out = append(out,
 		fmt.Sprintf("token: %s, fingerprint %s…, owner %s", e.Token.Class, e.Token.Fingerprint.Prefix(), owner),
 		fmt.Sprintf("target: %s %s%s, %s, surface %s", e.Target.Scope, describeTarget(e.Target), publicNote(e.Target), e.Target.Access, e.Target.Surface))
+	if e.LookupError != "" {
+		out = append(out, "lookup failed: "+e.LookupError)
+	}
 	if e.Resource.Known {
 		out = append(out, fmt.Sprintf("resource: owner %q (%s), visibility %s", e.Resource.OwnerLogin, e.Resource.OwnerType, e.Resource.Visibility))
 	} else {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +247,18 @@ func eventually(t *testing.T, within time.Duration, f func() string) {
 // basic is an Authorization header value for HTTP Basic.
 func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// waitLog waits until Caddy's output (copied from its pipes a moment after
+// it writes) matches re.
+func (g *gateway) waitLog(t *testing.T, what string, re *regexp.Regexp) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !re.MatchString(g.logs.String()) {
+		if time.Now().After(deadline) {
+			t.Errorf("no log line: %s", what)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,6 +129,32 @@ func TestResource(t *testing.T) {
 	}
 	if got := f.auth.Load(); got != "token service-token" {
 		t.Errorf("service credential sent as %q", got)
+	}
+}
+
+func TestStatsAndObserve(t *testing.T) {
+	f := &fakeHost{}
+	var calls []string
+	var mu sync.Mutex
+	c := newClient(t, f, Config{Observe: func(kind string, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, fmt.Sprint(kind, " ", err == nil))
+	}})
+	for range 3 {
+		if _, _, err := c.Resource(context.Background(), target.Target{Scope: target.Repository, Owner: "octo-org", Name: "public"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.down.Store(true)
+	_, _, _ = c.Resource(context.Background(), target.Target{Scope: target.User, Owner: "bob"})
+	if st := c.Stats(); st.Hits != 2 || st.Misses != 2 {
+		t.Errorf("stats %+v, want 2 hits and 2 misses", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(calls, ",") != "repository true,account false" {
+		t.Errorf("observed %v", calls)
 	}
 }
 
