@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,8 @@ func initMetrics(registry *prometheus.Registry) error {
 		for _, r := range feedRejectionReasons {
 			patMetrics.feedRejections.WithLabelValues(r)
 		}
+		cacheHits = patMetrics.lookupCache.WithLabelValues("hit")
+		cacheMisses = patMetrics.lookupCache.WithLabelValues("miss")
 	})
 	for _, c := range []prometheus.Collector{patMetrics.decisions, patMetrics.unavailable, patMetrics.lookupDuration,
 		patMetrics.lookupCache, patMetrics.feedVersion, patMetrics.feedLastSuccess, patMetrics.feedRejections} {
@@ -77,12 +80,46 @@ func initMetrics(registry *prometheus.Registry) error {
 	return nil
 }
 
+// decisionCounters caches the counter of each label combination the
+// request path can produce, so that counting a decision is an atomic add
+// instead of hashing four label values under a lock on every request.
+var decisionCounters [numOutcomes][2][enforceReasons][2]atomic.Pointer[prometheus.Counter]
+
+const (
+	numOutcomes    = 6
+	enforceReasons = 32
+)
+
 // countDecision counts one decision record.
 func countDecision(decision string, d enforce.Decision, class tokenclass.Class, mode string) {
 	if patMetrics.decisions == nil {
 		return
 	}
-	patMetrics.decisions.WithLabelValues(decision, d.Reason.String(), class.String(), mode).Inc()
+	report, pat := 0, 0
+	if mode == ModeReport {
+		report = 1
+	}
+	if class == tokenclass.FineGrained {
+		pat = 1
+	}
+	var slot *atomic.Pointer[prometheus.Counter]
+	if int(d.Outcome) < numOutcomes && int(d.Reason) < enforceReasons && (class == tokenclass.Classic || class == tokenclass.FineGrained) {
+		slot = &decisionCounters[d.Outcome][report][d.Reason][pat]
+		if c := slot.Load(); c != nil {
+			(*c).Inc()
+			countUnavailable(d)
+			return
+		}
+	}
+	c := patMetrics.decisions.WithLabelValues(decision, d.Reason.String(), class.String(), mode)
+	if slot != nil {
+		slot.Store(&c)
+	}
+	c.Inc()
+	countUnavailable(d)
+}
+
+func countUnavailable(d enforce.Decision) {
 	if d.Outcome == enforce.Unavailable {
 		patMetrics.unavailable.WithLabelValues(d.Reason.String()).Inc()
 	}
@@ -97,15 +134,18 @@ func countMalformed(class tokenclass.Class) {
 }
 
 func countCache(hit bool) {
-	if patMetrics.lookupCache == nil {
+	if cacheHits == nil {
 		return
 	}
 	if hit {
-		patMetrics.lookupCache.WithLabelValues("hit").Inc()
+		cacheHits.Inc()
 	} else {
-		patMetrics.lookupCache.WithLabelValues("miss").Inc()
+		cacheMisses.Inc()
 	}
 }
+
+// cacheHits and cacheMisses are the two lookup cache counters, made once.
+var cacheHits, cacheMisses prometheus.Counter
 
 // observeLookup is lookup.Config.Observe.
 func observeLookup(kind string, took time.Duration, err error) {

@@ -5,9 +5,11 @@ package lookup
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"net/url"
@@ -69,8 +71,9 @@ type Client struct {
 	app     *appAuth
 	cfg     Config
 	http    *http.Client
-	res     *ristretto.Cache[string, target.Resource]
-	owners  *ristretto.Cache[string, string]
+	res     *ristretto.Cache[uint64, resourceEntry]
+	owners  *ristretto.Cache[uint64, ownerEntry]
+	seed    maphash.Seed
 	flight  singleflight.Group
 
 	hits, misses atomic.Int64
@@ -121,13 +124,14 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.app = &appAuth{app: *cfg.App, baseURL: c.baseURL, http: hc}
 	}
-	c.res, err = ristretto.NewCache(&ristretto.Config[string, target.Resource]{
+	c.seed = maphash.MakeSeed()
+	c.res, err = ristretto.NewCache(&ristretto.Config[uint64, resourceEntry]{
 		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxEntries, BufferItems: 64,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resource cache: %w", err)
 	}
-	c.owners, err = ristretto.NewCache(&ristretto.Config[string, string]{
+	c.owners, err = ristretto.NewCache(&ristretto.Config[uint64, ownerEntry]{
 		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxEntries, BufferItems: 64,
 	})
 	if err != nil {
@@ -147,49 +151,32 @@ func (c *Client) Close() {
 // answer came from the cache. Targets that need no lookup return the zero
 // Resource.
 func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource, bool, error) {
-	var key, kind string
-	var fetch func(context.Context) (target.Resource, error)
-	switch {
-	case t.Scope == target.Repository && t.IDKind == target.IDRepository:
-		key, kind = "repository-id/"+strconv.FormatInt(t.ID, 10), "repository"
-		fetch = func(ctx context.Context) (target.Resource, error) {
-			return c.repository(ctx, "/repositories/"+strconv.FormatInt(t.ID, 10), "")
-		}
-	case t.Scope == target.Repository:
-		key, kind = "repository/"+strings.ToLower(t.Owner)+"/"+strings.ToLower(t.Name), "repository"
-		fetch = func(ctx context.Context) (target.Resource, error) {
-			return c.repository(ctx, "/repos/"+url.PathEscape(t.Owner)+"/"+url.PathEscape(t.Name), t.Owner)
-		}
-	case t.Scope == target.Organization && t.IDKind == target.IDOrganization:
-		key, kind = "organization-id/"+strconv.FormatInt(t.ID, 10), "account"
-		fetch = func(ctx context.Context) (target.Resource, error) {
-			return c.account(ctx, "/organizations/"+strconv.FormatInt(t.ID, 10))
-		}
-	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
-		key, kind = "team-id/"+strconv.FormatInt(t.ID, 10), "team"
-		fetch = func(ctx context.Context) (target.Resource, error) {
-			return c.team(ctx, t.ID)
-		}
-	case t.Scope == target.User:
-		key, kind = "account/"+strings.ToLower(t.Owner), "account"
-		fetch = func(ctx context.Context) (target.Resource, error) {
-			return c.account(ctx, "/users/"+url.PathEscape(t.Owner))
-		}
-	default:
+	// The cache key is built in a stack buffer and hashed, so that a hit
+	// allocates nothing; the entry keeps the whole key to rule out a hash
+	// collision answering for another resource.
+	var buf [256]byte
+	key, kind, ok := resourceKey(buf[:0], t)
+	if !ok {
 		return target.Resource{}, false, nil
 	}
-	if r, ok := c.res.Get(key); ok {
+	if len(key) > len(buf) {
+		// Too long for the stack buffer: allowed, just not free.
+		key = append([]byte(nil), key...)
+	}
+	h := maphash.Bytes(c.seed, key)
+	if e, ok := c.res.Get(h); ok && e.key == string(key) {
 		c.hits.Add(1)
-		return r, true, nil
+		return e.res, true, nil
 	}
 	c.misses.Add(1)
-	v, err, _ := c.flight.Do(key, func() (any, error) {
+	skey := string(key)
+	v, err, _ := c.flight.Do(skey, func() (any, error) {
 		// One caller's cancellation must not fail the others waiting on
 		// the same flight; the timeout still bounds it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		start := time.Now()
-		r, err := fetch(fctx)
+		r, err := c.fetchResource(fctx, t)
 		c.observe(kind, start, err)
 		if err != nil {
 			return target.Resource{}, err
@@ -198,7 +185,7 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 		if r.OwnerType == target.OwnerUnknown || r.Visibility == target.VisibilityUnknown && t.Scope == target.Repository {
 			ttl = c.cfg.NegativeTTL
 		}
-		c.res.SetWithTTL(key, r, 1, ttl)
+		c.res.SetWithTTL(h, resourceEntry{key: skey, res: r}, 1, ttl)
 		// Make the entry visible before the flight ends, so callers that
 		// arrive just after it hit the cache instead of calling again.
 		c.res.Wait()
@@ -210,18 +197,77 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 	return v.(target.Resource), false, nil
 }
 
+// resourceEntry is a cached answer with the key it answers.
+type resourceEntry struct {
+	key string
+	res target.Resource
+}
+
+// resourceKey appends the cache key of a target (lowercase logins, since
+// logins compare case-insensitively) and names the kind of lookup; ok is
+// false for targets that need none.
+func resourceKey(b []byte, t target.Target) (key []byte, kind string, ok bool) {
+	switch {
+	case t.Scope == target.Repository && t.IDKind == target.IDRepository:
+		return strconv.AppendInt(append(b, "repository-id/"...), t.ID, 10), "repository", true
+	case t.Scope == target.Repository:
+		b = appendLower(append(b, "repository/"...), t.Owner)
+		return appendLower(append(b, '/'), t.Name), "repository", true
+	case t.Scope == target.Organization && t.IDKind == target.IDOrganization:
+		return strconv.AppendInt(append(b, "organization-id/"...), t.ID, 10), "account", true
+	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
+		return strconv.AppendInt(append(b, "team-id/"...), t.ID, 10), "team", true
+	case t.Scope == target.User:
+		return appendLower(append(b, "account/"...), t.Owner), "account", true
+	}
+	return nil, "", false
+}
+
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// fetchResource asks the host about a target.
+func (c *Client) fetchResource(ctx context.Context, t target.Target) (target.Resource, error) {
+	switch {
+	case t.Scope == target.Repository && t.IDKind == target.IDRepository:
+		return c.repository(ctx, "/repositories/"+strconv.FormatInt(t.ID, 10), "")
+	case t.Scope == target.Repository:
+		return c.repository(ctx, "/repos/"+url.PathEscape(t.Owner)+"/"+url.PathEscape(t.Name), t.Owner)
+	case t.Scope == target.Organization && t.IDKind == target.IDOrganization:
+		return c.account(ctx, "/organizations/"+strconv.FormatInt(t.ID, 10))
+	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
+		return c.team(ctx, t.ID)
+	}
+	return c.account(ctx, "/users/"+url.PathEscape(t.Owner))
+}
+
+// ownerEntry is a cached token owner with the fingerprint it answers.
+type ownerEntry struct {
+	fp    tokenclass.Fingerprint
+	login string
+}
+
 // TokenOwner returns the lowercase login of a token's owner by asking the
 // host who the token is (GET /user with the token itself). A token the host
 // does not accept has no owner: "" and no error. Answers are cached by
 // fingerprint, never by token.
 func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error) {
-	key := string(fp[:])
-	if login, ok := c.owners.Get(key); ok {
+	// A fingerprint is already a uniform hash; the entry keeps all of it.
+	h := binary.LittleEndian.Uint64(fp[:8])
+	if e, ok := c.owners.Get(h); ok && e.fp == fp {
 		c.hits.Add(1)
-		return login, true, nil
+		return e.login, true, nil
 	}
 	c.misses.Add(1)
-	v, err, _ := c.flight.Do("token/"+key, func() (any, error) {
+	v, err, _ := c.flight.Do("token/"+string(fp[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		var u struct {
@@ -243,7 +289,7 @@ func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fin
 		default:
 			return "", fmt.Errorf("%w: GET /user: unexpected status %d", ErrUnavailable, status)
 		}
-		c.owners.SetWithTTL(key, login, 1, ttl)
+		c.owners.SetWithTTL(h, ownerEntry{fp: fp, login: login}, 1, ttl)
 		c.owners.Wait()
 		return login, nil
 	})
