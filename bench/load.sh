@@ -5,15 +5,15 @@
 # between the three, so drift on a shared machine hits all of them alike;
 # the figures that count are the medians of the per-round ratios.
 #
-#   bench/load.sh [rounds=6] [seconds=5] [connections=32]
+#   bench/load.sh [rounds=10] [seconds=3] [connections=32]
 #
 # Needs wrk (apt-get install wrk). Prints req/s, p50 and p99 per run, then
 # the median ratios, and the p99 latency the policy adds at moderate load
 # (4 connections).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-6}
-secs=${2:-5}
+rounds=${1:-10}
+secs=${2:-3}
 conns=${3:-32}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 work=$(mktemp -d)
@@ -104,10 +104,11 @@ for r in $(seq 1 "$rounds"); do
 	r_patfwd+=("$(awk -v a="${rps[pat]}" -v b="${rps[fwd]}" 'BEGIN { print a / b }')")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2 }'; }
+spread() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f..%.3f", lo, hi }'; }
 m_pat=$(median "${r_pat[@]}") m_fwd=$(median "${r_fwd[@]}") m_patfwd=$(median "${r_patfwd[@]}")
 echo
-printf 'median throughput ratio patgate/plain:       %.3f  (goal >= 0.97)\n' "$m_pat"
-printf 'median throughput ratio forward_auth/plain:  %.3f\n' "$m_fwd"
+printf 'median throughput ratio patgate/plain:       %.3f  (goal >= 0.97; rounds %s)\n' "$m_pat" "$(spread "${r_pat[@]}")"
+printf 'median throughput ratio forward_auth/plain:  %.3f  (rounds %s)\n' "$m_fwd" "$(spread "${r_fwd[@]}")"
 printf 'median throughput ratio patgate/forward_auth: %.3f  (plain/forward_auth = %.3f; headroom kept %.1f%%, goal >= 95%%)\n' \
 	"$m_patfwd" "$(awk -v f="$m_fwd" 'BEGIN { print 1 / f }')" \
 	"$(awk -v p="$m_patfwd" -v f="$m_fwd" 'BEGIN { h = 1 / f - 1; print (h > 0 ? (p - 1) / h * 100 : 0) }')"
