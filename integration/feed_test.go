@@ -15,53 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/patgate/patgate/internal/githost"
 	"github.com/patgate/patgate/policyfeed"
 )
-
-// feedServer is the enterprise's admin system publishing the feed: it
-// serves the current body with an ETag and answers If-None-Match, and can
-// be taken down.
-type feedServer struct {
-	mu       sync.Mutex
-	body     []byte
-	down     bool
-	requests atomic.Int64
-}
-
-func (s *feedServer) publish(b []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.body = b
-}
-
-func (s *feedServer) setDown(d bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = d
-}
-
-func (s *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	s.mu.Lock()
-	body, down := s.body, s.down
-	s.mu.Unlock()
-	if down {
-		http.Error(w, "maintenance", http.StatusServiceUnavailable)
-		return
-	}
-	etag := `"` + sha(string(body))[:16] + `"`
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("ETag", etag)
-	_, _ = w.Write(body)
-}
 
 // signer holds a feed signing key and writes its public half for feed_key.
 type signer struct {
@@ -109,8 +68,8 @@ func classicFeed(version int, access string) string {
 func TestSignedFeedOverHTTP(t *testing.T) {
 	host := newGitHost(t)
 	keys := newSigner(t, t.TempDir())
-	fs := &feedServer{}
-	fs.publish(keys.sign(t, classicFeed(1, "restrict")))
+	fs := &githost.FeedServer{}
+	fs.Publish(keys.sign(t, classicFeed(1, "restrict")))
 	feedSrv := httptest.NewServer(fs)
 	defer feedSrv.Close()
 	g := startGateway(t, host.hostPort(), fmt.Sprintf(`feed %s/feed.jws
@@ -132,12 +91,12 @@ func TestSignedFeedOverHTTP(t *testing.T) {
 		})
 	}
 	expect("signed v1 restricts", 403)
-	fs.publish(keys.sign(t, classicFeed(2, "allow")))
+	fs.Publish(keys.sign(t, classicFeed(2, "allow")))
 	expect("signed v2 allows", 200)
 
 	rejected := func(what string, body []byte, logNeedle string) {
 		t.Helper()
-		fs.publish(body)
+		fs.Publish(body)
 		eventually(t, 10*time.Second, func() string {
 			if !strings.Contains(g.logs.String(), logNeedle) {
 				return what + ": rejection not logged (" + logNeedle + ")"
@@ -154,7 +113,7 @@ func TestSignedFeedOverHTTP(t *testing.T) {
 	rejected("older version", keys.sign(t, classicFeed(1, "restrict")), "rollback")
 	rejected("expired", keys.sign(t, fmt.Sprintf(`{"version": 5, "exp": %d}`, time.Now().Add(-time.Hour).Unix())), "feed is not valid now")
 
-	fs.setDown(true)
+	fs.SetDown(true)
 	time.Sleep(200 * time.Millisecond)
 	if got := classic(); got != 200 {
 		t.Fatalf("feed server down: status %d; v2 must stay in force", got)
@@ -172,8 +131,8 @@ func TestSignedFeedOverHTTP(t *testing.T) {
 	if !strings.Contains(g.logs.String(), "policy feed loaded from cache") {
 		t.Error("the restart did not say it loaded the kept feed")
 	}
-	fs.setDown(false)
-	fs.publish(keys.sign(t, classicFeed(6, "restrict")))
+	fs.SetDown(false)
+	fs.Publish(keys.sign(t, classicFeed(6, "restrict")))
 	expect("signed v6 after the server is back", 403)
 }
 
@@ -182,8 +141,8 @@ func TestSignedFeedOverHTTP(t *testing.T) {
 // poller instead of fetching again.
 func TestFeedAdminRefreshAndReload(t *testing.T) {
 	host := newGitHost(t)
-	fs := &feedServer{}
-	fs.publish([]byte(classicFeed(1, "restrict")))
+	fs := &githost.FeedServer{}
+	fs.Publish([]byte(classicFeed(1, "restrict")))
 	feedSrv := httptest.NewServer(fs)
 	defer feedSrv.Close()
 	body := fmt.Sprintf(`feed %s/feed.json
@@ -197,7 +156,7 @@ func TestFeedAdminRefreshAndReload(t *testing.T) {
 	if got := classic(); got != 403 {
 		t.Fatalf("status %d, want 403 under v1", got)
 	}
-	fs.publish([]byte(classicFeed(2, "allow")))
+	fs.Publish([]byte(classicFeed(2, "allow")))
 	if got := classic(); got != 403 {
 		t.Fatalf("status %d: v2 taken before the refresh (interval is an hour)", got)
 	}
@@ -221,7 +180,7 @@ func TestFeedAdminRefreshAndReload(t *testing.T) {
 
 	// Reload with another setting of the handler (report mode) and the
 	// same feed: the feed is shared, not fetched again.
-	before := fs.requests.Load()
+	before := fs.Requests.Load()
 	cfg, err := os.ReadFile(g.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +197,7 @@ func TestFeedAdminRefreshAndReload(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("reload: %d %s", resp.StatusCode, b)
 	}
-	if n := fs.requests.Load(); n != before {
+	if n := fs.Requests.Load(); n != before {
 		t.Errorf("the reload fetched the feed again (%d requests, %d before)", n, before)
 	}
 	if got := classic(); got != 200 {

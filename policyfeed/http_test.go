@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -25,49 +24,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/internal/githost"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
 
-// feedServer serves a feed with an ETag, and can be taken down.
-type feedServer struct {
-	mu       sync.Mutex
-	body     []byte
-	down     bool
-	ok, not  atomic.Int64 // 200s and 304s
-	requests atomic.Int64
-}
-
-func (s *feedServer) set(body []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.body = body
-}
-
-func (s *feedServer) setDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-func (s *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	s.mu.Lock()
-	body, down := s.body, s.down
-	s.mu.Unlock()
-	if down {
-		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-		return
-	}
-	etag := `"` + tokenclass.FingerprintOf(string(body)).Prefix() + `"`
-	if r.Header.Get("If-None-Match") == etag {
-		s.not.Add(1)
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	s.ok.Add(1)
-	w.Header().Set("ETag", etag)
-	_, _ = w.Write(body)
+func newFeedServer(body []byte) *githost.FeedServer {
+	fs := &githost.FeedServer{}
+	fs.Publish(body)
+	return fs
 }
 
 func newHTTPSource(t *testing.T, url string) *HTTPSource {
@@ -80,7 +45,7 @@ func newHTTPSource(t *testing.T, url string) *HTTPSource {
 }
 
 func TestHTTPSourceETag(t *testing.T) {
-	fs := &feedServer{body: []byte(`{"version": 1}`)}
+	fs := newFeedServer([]byte(`{"version": 1}`))
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	src := newHTTPSource(t, srv.URL+"/feed?token=secret")
@@ -93,17 +58,17 @@ func TestHTTPSourceETag(t *testing.T) {
 			t.Fatalf("unchanged feed: changed=%v err=%v", changed, err)
 		}
 	}
-	if fs.ok.Load() != 1 || fs.not.Load() != 3 {
-		t.Errorf("200s %d, 304s %d; want 1 and 3", fs.ok.Load(), fs.not.Load())
+	if fs.OK.Load() != 1 || fs.NotModified.Load() != 3 {
+		t.Errorf("200s %d, 304s %d; want 1 and 3", fs.OK.Load(), fs.NotModified.Load())
 	}
-	fs.set([]byte(`{"version": 2}`))
+	fs.Publish([]byte(`{"version": 2}`))
 	if data, changed, err := src.Fetch(ctx); err != nil || !changed || string(data) != `{"version": 2}` {
 		t.Fatalf("changed feed: %q changed=%v err=%v", data, changed, err)
 	}
 	if got := src.String(); got != srv.URL+"/feed" {
 		t.Errorf("String() = %q: the query may hold a secret", got)
 	}
-	fs.setDown(true)
+	fs.SetDown(true)
 	if _, _, err := src.Fetch(ctx); err == nil {
 		t.Fatal("fetch from a failing server succeeded")
 	}
@@ -153,7 +118,7 @@ func tlsFiles(t *testing.T) (dir string, serverCert tls.Certificate, caPool *x50
 
 func TestHTTPSourceMutualTLS(t *testing.T) {
 	dir, serverCert, caPool := tlsFiles(t)
-	srv := httptest.NewUnstartedServer(&feedServer{body: []byte(`{"version": 1}`)})
+	srv := httptest.NewUnstartedServer(newFeedServer([]byte(`{"version": 1}`)))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: caPool, ClientAuth: tls.RequireAndVerifyClientCert}
 	srv.StartTLS()
 	defer srv.Close()
@@ -190,7 +155,8 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &feedServer{body: mustSign(t, `{"version": 5}`, k.ec, false)}
+	v5 := mustSign(t, `{"version": 5}`, k.ec, false)
+	fs := newFeedServer(v5)
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	cache := filepath.Join(t.TempDir(), "feeds", "last-good.jws")
@@ -204,7 +170,7 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 	if err := w.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if cached, err := os.ReadFile(cache); err != nil || string(cached) != string(fs.body) {
+	if cached, err := os.ReadFile(cache); err != nil || string(cached) != string(v5) {
 		t.Fatalf("cache holds %q (%v), want the signed feed as fetched", cached, err)
 	}
 	if store.Load().Version() != 5 {
@@ -212,8 +178,8 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 	}
 
 	t.Run("restart with the source down", func(t *testing.T) {
-		fs.setDown(true)
-		defer fs.setDown(false)
+		fs.SetDown(true)
+		defer fs.SetDown(false)
 		w, store := start()
 		if err := w.LoadCache(); err != nil {
 			t.Fatal(err)
@@ -230,7 +196,7 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 		if err := w.LoadCache(); err != nil {
 			t.Fatal(err)
 		}
-		fs.set(mustSign(t, `{"version": 3}`, k.ec, false))
+		fs.Publish(mustSign(t, `{"version": 3}`, k.ec, false))
 		if err := w.Refresh(context.Background()); !errors.Is(err, ErrRollback) {
 			t.Fatalf("got %v, want ErrRollback", err)
 		}
@@ -265,8 +231,8 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 // TestWatcherServerDownThenBack: polling backs off while the server is
 // down and picks the feed up once it is back.
 func TestWatcherServerDownThenBack(t *testing.T) {
-	fs := &feedServer{body: []byte(`{"version": 1}`)}
-	fs.setDown(true)
+	fs := newFeedServer([]byte(`{"version": 1}`))
+	fs.SetDown(true)
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	store := new(Store)
@@ -277,13 +243,13 @@ func TestWatcherServerDownThenBack(t *testing.T) {
 	go func() { w.Run(ctx); close(done) }()
 	time.Sleep(300 * time.Millisecond)
 	// Backing off: without it, 300 ms at 20 ms would be 15 requests.
-	if n := fs.requests.Load(); n > 10 {
+	if n := fs.Requests.Load(); n > 10 {
 		t.Errorf("%d requests to a down server in 300 ms with a 80 ms backoff cap", n)
 	}
 	if store.Load() != nil {
 		t.Fatal("a feed from a down server")
 	}
-	fs.setDown(false)
+	fs.SetDown(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for store.Load() == nil {
 		if time.Now().After(deadline) {
@@ -296,7 +262,7 @@ func TestWatcherServerDownThenBack(t *testing.T) {
 }
 
 func TestWatcherTrigger(t *testing.T) {
-	fs := &feedServer{body: []byte(`{"version": 1}`)}
+	fs := newFeedServer([]byte(`{"version": 1}`))
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	store := new(Store)
@@ -305,7 +271,7 @@ func TestWatcherTrigger(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 	waitVersion(t, store, 1)
-	fs.set([]byte(`{"version": 2}`))
+	fs.Publish([]byte(`{"version": 2}`))
 	w.Trigger()
 	waitVersion(t, store, 2)
 }
