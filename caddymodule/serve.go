@@ -198,7 +198,7 @@ func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error)
 	if err != nil {
 		return http.StatusBadRequest, err
 	}
-	tgt.BodyDecides = false
+	tgt.BodyDecides, tgt.AnonReadable = false, tgt.Access == target.Read
 	return 0, nil
 }
 

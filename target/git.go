@@ -60,7 +60,9 @@ func resolveGit(path, query string, access Access) Target {
 		if len(seg) < 4 {
 			return t
 		}
-		return repoTarget(seg[1], seg[2], Web, access)
+		t = repoTarget(seg[1], seg[2], Web, access)
+		t.AnonReadable = access == Read
+		return t
 	}
 	if reserved[strings.ToLower(seg[0])] {
 		return t
@@ -102,6 +104,9 @@ func resolveGit(path, query string, access Access) Target {
 	case hasSegPrefix(rest, "raw"), hasSegPrefix(rest, "archive"), strings.HasPrefix(rest, "releases/download/"):
 		t = repoTarget(owner, repo, Web, access)
 	}
+	// Git's and LFS's reads of a public repository are anonymous users'
+	// reads too; writes never are.
+	t.AnonReadable = t.Scope == Repository && t.Access == Read
 	return t
 }
 

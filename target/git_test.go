@@ -14,7 +14,7 @@ func TestResolveGitAndWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := func(s Surface, a Access) Target {
-		return Target{Scope: Repository, Surface: s, Access: a, Owner: "octo-org", Name: "r", AnonReadable: true}
+		return Target{Scope: Repository, Surface: s, Access: a, Owner: "octo-org", Name: "r", AnonReadable: a == Read}
 	}
 	unscoped := func(a Access) Target { return Target{Scope: Unscoped, Surface: Git, Access: a} }
 	batch := repo(LFS, Write)

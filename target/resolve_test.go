@@ -66,11 +66,11 @@ func TestResolve(t *testing.T) {
 		{"dotcom repository", dotcom, "GET", "/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"dotcom graphql", dotcom, "POST", "/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"git ref discovery for fetch", ghes, "GET", "/octo-org/r.git/info/refs?service=git-upload-pack", Target{Scope: Repository, Surface: Git, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
-		{"git ref discovery for push is a write", ghes, "GET", "/octo-org/r/info/refs?service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
-		{"git ref discovery, encoded service", ghes, "GET", "/octo-org/r/info/refs?service=git%2Dreceive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
-		{"git ref discovery, two services", ghes, "GET", "/octo-org/r/info/refs?service=git-upload-pack&service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git ref discovery for push is a write", ghes, "GET", "/octo-org/r/info/refs?service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r"}},
+		{"git ref discovery, encoded service", ghes, "GET", "/octo-org/r/info/refs?service=git%2Dreceive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r"}},
+		{"git ref discovery, two services", ghes, "GET", "/octo-org/r/info/refs?service=git-upload-pack&service=git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r"}},
 		{"git upload-pack POST reads", ghes, "POST", "/octo-org/r.git/git-upload-pack", Target{Scope: Repository, Surface: Git, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
-		{"git receive-pack writes", ghes, "POST", "/octo-org/r.git/git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r", AnonReadable: true}},
+		{"git receive-pack writes", ghes, "POST", "/octo-org/r.git/git-receive-pack", Target{Scope: Repository, Surface: Git, Access: Write, Owner: "octo-org", Name: "r"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
