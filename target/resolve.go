@@ -57,18 +57,33 @@ func (r *Resolver) APIPrefix() string { return r.apiPrefix }
 // refuses (ErrBadPath) paths whose meaning could differ between the gateway
 // and the upstream.
 func (r *Resolver) Resolve(req *http.Request) (Target, error) {
+	t, err := r.resolve(req)
+	if err != nil {
+		return Target{}, err
+	}
+	if overridden(req) && t.Access == Read {
+		// A method override header names a write: the host may act on it.
+		t.Access, t.AnonReadable = Write, false
+	}
+	if err := checkNames(t); err != nil {
+		return Target{}, err
+	}
+	return t, nil
+}
+
+func (r *Resolver) resolve(req *http.Request) (Target, error) {
 	path := req.URL.Path
 	if err := checkPath(path, req.URL.RawPath); err != nil {
 		return Target{}, err
 	}
 	access := methodAccess(req.Method)
 	if rest, ok := cutPrefix(path, r.apiPrefix); ok {
-		if r.apiPrefix == "" && rest == r.graphqlPath {
+		if r.apiPrefix == "" && strings.EqualFold(rest, r.graphqlPath) {
 			return graphqlTarget(access), nil
 		}
 		return r.resolveREST(req.Method, rest, access), nil
 	}
-	if path == r.graphqlPath {
+	if strings.EqualFold(path, r.graphqlPath) {
 		return graphqlTarget(access), nil
 	}
 	if r.uploadsPath != "" {
@@ -81,6 +96,55 @@ func (r *Resolver) Resolve(req *http.Request) (Target, error) {
 		return Target{Scope: Unscoped, Access: access}, nil
 	}
 	return resolveGit(path, req.URL.RawQuery, access), nil
+}
+
+// methodOverrides are the headers frameworks read as the real method of a
+// POST (Rails, Rack, Express and others).
+var methodOverrides = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// overridden reports whether the request names another method than its
+// own, in a header or in a _method query parameter, which some hosts honour:
+// such a request counts as a write unless every method it names reads.
+func overridden(req *http.Request) bool {
+	for _, h := range methodOverrides {
+		for _, v := range req.Header.Values(h) {
+			if methodAccess(strings.ToUpper(strings.TrimSpace(v))) == Write {
+				return true
+			}
+		}
+	}
+	if q := req.URL.RawQuery; q != "" && strings.Contains(q, "_method") {
+		for _, v := range req.URL.Query()["_method"] {
+			if methodAccess(strings.ToUpper(strings.TrimSpace(v))) == Write {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkNames refuses owners and repository names with characters GitHub
+// does not allow in them (letters, digits, "-", "_", "."): percent-encoded
+// bytes, Unicode look-alikes and the like could be normalised by the host
+// into a name the gateway did not check.
+func checkNames(t Target) error {
+	if !validName(t.Owner) || !validName(t.Name) {
+		return fmt.Errorf("%w: an owner or repository name has characters GitHub does not allow", ErrBadPath)
+	}
+	if t.Also != nil {
+		return checkNames(*t.Also)
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Surface says which kind of client a request comes from without resolving
@@ -119,11 +183,14 @@ func methodAccess(m string) Access {
 // cutPrefix cuts a path prefix at a segment boundary: "/api/v3" matches
 // "/api/v3" and "/api/v3/x", never "/api/v3x". The rest starts with "/" or is
 // empty.
+//
+// The comparison ignores case: a host that routes /API/v3 as /api/v3 must
+// not see an API call the gateway took for a Git path.
 func cutPrefix(path, prefix string) (string, bool) {
 	if prefix == "" {
 		return path, true
 	}
-	if !strings.HasPrefix(path, prefix) {
+	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
 		return "", false
 	}
 	rest := path[len(prefix):]
@@ -138,6 +205,9 @@ func cutPrefix(path, prefix string) (string, bool) {
 // different ways), encoded slashes and backslashes (which some decode into
 // separators), NUL and invalid UTF-8.
 func checkPath(path, raw string) error {
+	if path == "" || path[0] != '/' && path != "*" {
+		return fmt.Errorf("%w: does not start with a slash", ErrBadPath)
+	}
 	if len(path) > 8192 {
 		return fmt.Errorf("%w: longer than 8192 bytes", ErrBadPath)
 	}

@@ -100,6 +100,11 @@ func TestResolveRefusesAmbiguousPaths(t *testing.T) {
 		"/api/v3/repos/octo-org/r%00",
 		"/api/v3/repos/octo-org/%ff",
 		"/octo-org/r/..",
+		"/api/v3/repos/octo%E2%80%90org/r",
+		"/api/v3/repos/octo-org/r~1",
+		"/api/v3/orgs/octo%20org",
+		"/api/v3/orgs/open-org/teams/core/repos/octo%E2%80%90org/r",
+		"relative/path",
 	} {
 		t.Run(u, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)
@@ -111,6 +116,41 @@ func TestResolveRefusesAmbiguousPaths(t *testing.T) {
 			}
 			if _, err := r.Resolve(req); !errors.Is(err, ErrBadPath) {
 				t.Errorf("got %v, want ErrBadPath", err)
+			}
+		})
+	}
+}
+
+func TestResolveOverridesAndCase(t *testing.T) {
+	r, err := NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, url string
+		header, value     string
+		want              Access
+		scope             Scope
+	}{
+		{"override to DELETE", "GET", "/api/v3/repos/o/r", "X-HTTP-Method-Override", "DELETE", Write, Repository},
+		{"override in lower case", "GET", "/api/v3/repos/o/r", "X-Http-Method", "delete", Write, Repository},
+		{"override to HEAD reads", "GET", "/api/v3/repos/o/r", "X-Method-Override", "HEAD", Read, Repository},
+		{"_method", "GET", "/api/v3/repos/o/r?_method=PATCH", "", "", Write, Repository},
+		{"prefix in capitals", "GET", "/API/V3/repos/o/r", "", "", Read, Repository},
+		{"graphql in capitals", "POST", "/API/GRAPHQL", "", "", Write, Undetermined},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.url, nil)
+			if tc.header != "" {
+				req.Header.Set(tc.header, tc.value)
+			}
+			got, err := r.Resolve(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Access != tc.want || got.Scope != tc.scope || got.Access == Write && got.AnonReadable {
+				t.Errorf("got %+v", got)
 			}
 		})
 	}
