@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Repo describes one repository the host knows.
@@ -57,6 +58,8 @@ type Host struct {
 	teams     map[int64]string  // team id → organization login
 	users     map[string]string // token → login for GET /user
 	failing   map[string]bool
+	garbage   map[string]bool
+	delay     time.Duration
 	lfs       map[string][]byte // "owner/name/oid" → content
 	forwarded []Request
 	lookups   int
@@ -68,7 +71,7 @@ func New(serviceToken, gitRoot string) *Host {
 	return &Host{
 		ServiceToken: serviceToken, GitRoot: gitRoot,
 		repos: map[string]Repo{}, accounts: map[string]string{},
-		users: map[string]string{}, failing: map[string]bool{},
+		users: map[string]string{}, failing: map[string]bool{}, garbage: map[string]bool{},
 		orgIDs: map[int64]string{}, teams: map[int64]string{},
 		lfs: map[string][]byte{},
 	}
@@ -142,6 +145,20 @@ func (h *Host) SetFailing(repo string, fail bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.failing[strings.ToLower(repo)] = fail
+}
+
+// SetGarbage makes lookups of "owner/name" answer 200 with broken JSON.
+func (h *Host) SetGarbage(repo string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.garbage[strings.ToLower(repo)] = on
+}
+
+// SetLookupDelay makes every lookup answer after d.
+func (h *Host) SetLookupDelay(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.delay = d
 }
 
 // Forwarded returns a copy of the recorded requests.
@@ -234,6 +251,16 @@ func isGitService(p string) bool {
 
 func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
+	delay := h.delay
+	h.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.lookups++
 	w.Header().Set("Content-Type", "application/json")
@@ -243,6 +270,10 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 		key := strings.ToLower(strings.TrimPrefix(p, "/repos/"))
 		if h.failing[key] {
 			http.Error(w, `{"message":"bad gateway"}`, http.StatusBadGateway)
+			return
+		}
+		if h.garbage[key] {
+			fmt.Fprint(w, `{"id": 1, "owner": {"login": `)
 			return
 		}
 		if repo, ok := h.repos[key]; ok {
