@@ -45,6 +45,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		mode           enforce|report
 //		report_organizations <org> [<org>...]
 //		log_allowed
+//		webhook_path   <path>
+//		webhook_secret <secret>
+//		invalidation_redis <redis://host:port/db> [<channel>]
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -82,6 +85,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ReportOrganizations = append(h.ReportOrganizations, orgs...)
 			continue
 		}
+		if name == "invalidation_redis" {
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			h.InvalidationRedis = args[0]
+			if len(args) == 2 {
+				h.InvalidationChannel = args[1]
+			}
+			continue
+		}
 		if name == "log_allowed" {
 			if d.NextArg() {
 				return d.ArgErr()
@@ -109,6 +123,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch name {
 		case "feed":
 			h.Feed = val
+		case "webhook_path":
+			h.WebhookPath = val
+		case "webhook_secret":
+			h.WebhookSecret = val
 		case "feed_key":
 			h.FeedKey = val
 		case "feed_cache":
@@ -163,6 +181,7 @@ var knownSubdirective = map[string]bool{
 	"feed": true, "feed_key": true, "feed_cache": true, "feed_ca": true, "feed_timeout": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
 	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
 	"api_prefix": true, "mode": true, "lfs_batch_limit": true,
+	"webhook_path": true, "webhook_secret": true,
 }
 
 // Interface guard

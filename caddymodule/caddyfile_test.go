@@ -68,6 +68,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"bad cache size", "pat_policy {\n cache_size many\n}", "cache_size"},
 		{"fail_open takes no value", "pat_policy {\n fail_open yes\n}", "wrong argument count"},
 		{"feed_client_cert needs two files", "pat_policy {\n feed_client_cert c.pem\n}", "wrong argument count"},
+		{"invalidation_redis takes one or two values", "pat_policy {\n invalidation_redis\n}", "wrong argument count"},
 		{"lookup_app needs three values", "pat_policy {\n lookup_app 1 2\n}", "wrong argument count"},
 		{"lookup_app ids are numbers", "pat_policy {\n lookup_app one 2 key.pem\n}", "numeric app id"},
 	}
@@ -93,6 +94,9 @@ func TestValidate(t *testing.T) {
 		{"bad mode", Handler{Feed: "f", Lookup: "http://x", Mode: "audit"}, "mode"},
 		{"good", Handler{Feed: "f", Lookup: "http://x", Mode: ModeReport}, ""},
 		{"client cert without key", Handler{Feed: "f", Lookup: "http://x", FeedClientCert: "c"}, "feed_client_cert"},
+		{"webhook without secret", Handler{Feed: "f", Lookup: "http://x", WebhookPath: "/hook"}, "webhook_secret"},
+		{"webhook path without slash", Handler{Feed: "f", Lookup: "http://x", WebhookPath: "hook", WebhookSecret: "s"}, "starting with /"},
+		{"redis without webhook", Handler{Feed: "f", Lookup: "http://x", InvalidationRedis: "redis://127.0.0.1:6379/0"}, "needs webhook_path"},
 		{"token and app", Handler{Feed: "f", Lookup: "http://x", LookupToken: "t", LookupApp: &LookupApp{AppID: 1, InstallationID: 2, PrivateKeyFile: "k"}}, "choose one"},
 		{"app without key", Handler{Feed: "f", Lookup: "http://x", LookupApp: &LookupApp{AppID: 1, InstallationID: 2}}, "private key file"},
 	}

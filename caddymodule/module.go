@@ -19,6 +19,7 @@ import (
 	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/policyfeed"
 	"github.com/patgate/patgate/target"
+	"github.com/patgate/patgate/webhook"
 )
 
 func init() {
@@ -98,6 +99,20 @@ type Handler struct {
 	// LogAllowed writes allowed decisions at info level instead of debug.
 	LogAllowed bool `json:"log_allowed,omitempty"`
 
+	// WebhookPath, when set, is where the host delivers its webhooks
+	// (repository and organization events); the answers they make stale
+	// are dropped from the lookup cache at once instead of at the TTL.
+	WebhookPath string `json:"webhook_path,omitempty"`
+	// WebhookSecret is the webhooks' shared secret (X-Hub-Signature-256).
+	// Placeholders are expanded.
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// InvalidationRedis is a Redis URL (redis://host:port/db) through which
+	// the gateways behind one load balancer pass invalidations on, since
+	// the host delivers each webhook to one of them.
+	InvalidationRedis string `json:"invalidation_redis,omitempty"`
+	// InvalidationChannel is the Redis channel; default patgate:invalidate.
+	InvalidationChannel string `json:"invalidation_channel,omitempty"`
+
 	logger   *zap.Logger
 	resolver *target.Resolver
 	lookups  *lookup.Client
@@ -107,6 +122,10 @@ type Handler struct {
 	report   bool
 	// reportOrgs holds ReportOrganizations, lowercase.
 	reportOrgs map[string]bool
+
+	webhookSecret []byte
+	deliveries    *webhook.Deliveries
+	invalidator   *invalidator
 }
 
 // LookupApp is a GitHub App installation used for lookups.
@@ -189,6 +208,11 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	h.webhookSecret = []byte(repl.ReplaceAll(h.WebhookSecret, ""))
+	h.deliveries = new(webhook.Deliveries)
+	if err := h.startInvalidator(repl); err != nil {
+		return err
+	}
 	feed, key, err := startFeed(settings, keyPEM, h.logger.Named("feed"))
 	if err != nil {
 		return err
@@ -206,6 +230,12 @@ func (h *Handler) Validate() error {
 	}
 	if h.Feed == "" {
 		return fmt.Errorf("feed is required")
+	}
+	if h.WebhookPath != "" && (h.WebhookSecret == "" || h.WebhookPath[0] != '/') {
+		return fmt.Errorf("webhook_path needs a path starting with / and a webhook_secret")
+	}
+	if h.InvalidationRedis != "" && h.WebhookPath == "" {
+		return fmt.Errorf("invalidation_redis needs webhook_path: only webhooks produce invalidations")
 	}
 	if (h.FeedClientCert == "") != (h.FeedClientKey == "") {
 		return fmt.Errorf("feed_client_cert needs both a certificate and a key file")
@@ -235,6 +265,9 @@ func (h *Handler) lfsBatchLimit() int64 {
 // uses it any more) and the lookup caches.
 func (h *Handler) Cleanup() error {
 	activeHandlers.Delete(h)
+	if h.invalidator != nil {
+		h.invalidator.stop()
+	}
 	if h.feedKey != "" {
 		if _, err := feeds.Delete(h.feedKey); err != nil {
 			h.logger.Error("stopping the policy feed", zap.Error(err))

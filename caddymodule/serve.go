@@ -40,6 +40,9 @@ type record struct {
 // every request with one leaves exactly one decision record, written by the
 // deferred call below whatever way the request leaves.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.WebhookPath != "" && r.URL.Path == h.WebhookPath {
+		return h.serveWebhook(w, r)
+	}
 	cred, err := tokenclass.FromRequest(r)
 	if err != nil {
 		// No credential can be trusted here, so no decision record: one

@@ -155,7 +155,8 @@ func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home,
 		// The service credential comes from the environment, as the README
 		// advises: a literal in the config would be logged with it.
-		"PATGATE_LOOKUP_TOKEN="+serviceToken)
+		"PATGATE_LOOKUP_TOKEN="+serviceToken,
+		"PATGATE_WEBHOOK_SECRET="+webhookSecret)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)

@@ -282,3 +282,38 @@ func BenchmarkResourceCached(b *testing.B) {
 		}
 	}
 }
+
+func TestInvalidate(t *testing.T) {
+	f := &fakeHost{}
+	c := newClient(t, f, Config{TTL: time.Hour})
+	repo := target.Target{Scope: target.Repository, Owner: "octo-org", Name: "public"}
+	byID := target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 3}
+	acct := target.Target{Scope: target.User, Owner: "bob"}
+	for _, tg := range []target.Target{repo, byID, acct} {
+		if _, _, err := c.Resource(context.Background(), tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := func(tg target.Target) bool {
+		_, hit, err := c.Resource(context.Background(), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hit
+	}
+	c.Invalidate(Invalidation{Repositories: []string{"Octo-Org/PUBLIC"}})
+	if cached(repo) {
+		t.Error("repository still cached after invalidation (logins compare case-insensitively)")
+	}
+	if !cached(acct) || !cached(byID) {
+		t.Error("invalidating one repository dropped others")
+	}
+	c.Invalidate(Invalidation{RepositoryIDs: []int64{3}, Accounts: []string{"bob"}})
+	if cached(byID) || cached(acct) {
+		t.Error("id or account still cached")
+	}
+	c.Invalidate(Invalidation{All: true})
+	if cached(repo) {
+		t.Error("cache not cleared")
+	}
+}

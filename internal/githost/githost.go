@@ -147,6 +147,17 @@ func (h *Host) SetFailing(repo string, fail bool) {
 	h.failing[strings.ToLower(repo)] = fail
 }
 
+// SetVisibility changes a repository's visibility, as an owner would on
+// the host.
+func (h *Host) SetVisibility(repo, visibility string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	key := strings.ToLower(repo)
+	r := h.repos[key]
+	r.Visibility = visibility
+	h.repos[key] = r
+}
+
 // SetGarbage makes lookups of "owner/name" answer 200 with broken JSON.
 func (h *Host) SetGarbage(repo string, on bool) {
 	h.mu.Lock()

@@ -1,0 +1,72 @@
+package lookup
+
+import (
+	"hash/maphash"
+
+	"github.com/patgate/patgate/target"
+)
+
+// Invalidation names cached answers that are no longer true: the host said
+// (through a webhook) that a repository changed visibility, name or owner,
+// or that an organization was renamed or deleted.
+type Invalidation struct {
+	// Repositories by owner and name ("owner/name"), before and after a
+	// rename or transfer.
+	Repositories []string `json:"repositories,omitempty"`
+	// RepositoryIDs and OrganizationIDs by id.
+	RepositoryIDs   []int64 `json:"repository_ids,omitempty"`
+	OrganizationIDs []int64 `json:"organization_ids,omitempty"`
+	// Accounts by login.
+	Accounts []string `json:"accounts,omitempty"`
+	// All drops every cached resource: an organization renamed or deleted
+	// changes the owner of repositories the gateway cannot list.
+	All bool `json:"all,omitempty"`
+}
+
+// Empty reports whether the invalidation names nothing.
+func (inv Invalidation) Empty() bool {
+	return !inv.All && len(inv.Repositories) == 0 && len(inv.RepositoryIDs) == 0 &&
+		len(inv.OrganizationIDs) == 0 && len(inv.Accounts) == 0
+}
+
+// Invalidate drops the named answers from the cache, so the next request
+// asks the host again.
+func (c *Client) Invalidate(inv Invalidation) {
+	if inv.All {
+		c.res.Clear()
+		return
+	}
+	drop := func(t target.Target) {
+		var buf [256]byte
+		if key, _, ok := resourceKey(buf[:0], t); ok {
+			c.res.Del(maphash.Bytes(c.seed, key))
+		}
+	}
+	for _, full := range inv.Repositories {
+		owner, name, ok := cutRepo(full)
+		if ok {
+			drop(target.Target{Scope: target.Repository, Owner: owner, Name: name})
+		}
+	}
+	for _, id := range inv.RepositoryIDs {
+		drop(target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: id})
+	}
+	for _, id := range inv.OrganizationIDs {
+		drop(target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: id})
+	}
+	for _, login := range inv.Accounts {
+		drop(target.Target{Scope: target.User, Owner: login})
+	}
+	// Deletions are applied by the cache's own goroutine; wait for them,
+	// so that the next request after Invalidate returns sees the host.
+	c.res.Wait()
+}
+
+func cutRepo(full string) (owner, name string, ok bool) {
+	for i := 0; i < len(full); i++ {
+		if full[i] == '/' {
+			return full[:i], full[i+1:], i > 0 && i < len(full)-1
+		}
+	}
+	return "", "", false
+}
