@@ -7,10 +7,8 @@ package caddymodule
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -118,8 +116,10 @@ type Handler struct {
 	lookups  *lookup.Client
 	store    *policyfeed.Store
 	feedKey  string // this handler's entry in the feeds pool
-	feed     *feedState
-	report   bool
+	// lookupKey is this handler's entry in the lookup clients pool.
+	lookupKey string
+	feed      *feedState
+	report    bool
 	// reportOrgs holds ReportOrganizations, lowercase.
 	reportOrgs map[string]bool
 
@@ -175,28 +175,7 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 		return err
 	}
 	repl := caddy.NewReplacer()
-	var app *lookup.App
-	if h.LookupApp != nil {
-		pem, err := os.ReadFile(repl.ReplaceAll(h.LookupApp.PrivateKeyFile, ""))
-		if err != nil {
-			return fmt.Errorf("lookup_app: %w", err)
-		}
-		key, err := lookup.ParseAppKey(pem)
-		if err != nil {
-			return fmt.Errorf("lookup_app: %w", err)
-		}
-		app = &lookup.App{AppID: h.LookupApp.AppID, InstallationID: h.LookupApp.InstallationID, Key: key}
-	}
-	h.lookups, err = lookup.New(lookup.Config{
-		BaseURL:    repl.ReplaceAll(h.Lookup, ""),
-		Token:      repl.ReplaceAll(h.LookupToken, ""),
-		App:        app,
-		Timeout:    time.Duration(h.LookupTimeout),
-		TTL:        time.Duration(h.CacheTTL),
-		MaxEntries: h.CacheSize,
-		Observe:    observeLookup,
-	})
-	if err != nil {
+	if h.lookups, h.lookupKey, err = h.startLookups(repl); err != nil {
 		return err
 	}
 	h.report = h.Mode == ModeReport
@@ -273,8 +252,10 @@ func (h *Handler) Cleanup() error {
 			h.logger.Error("stopping the policy feed", zap.Error(err))
 		}
 	}
-	if h.lookups != nil {
-		h.lookups.Close()
+	if h.lookupKey != "" {
+		if _, err := lookupClients.Delete(h.lookupKey); err != nil {
+			h.logger.Error("releasing the lookup cache", zap.Error(err))
+		}
 	}
 	return nil
 }
