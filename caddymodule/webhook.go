@@ -17,8 +17,11 @@ import (
 	"github.com/patgate/patgate/webhook"
 )
 
-// maxWebhookBody is GitHub's limit for a delivery's payload.
-const maxWebhookBody = 25 << 20
+// maxWebhookBody bounds a delivery's payload, which is read before its
+// signature can be checked. Repository and organization events, the ones
+// that invalidate, are a few kilobytes; larger deliveries (a huge push) are
+// refused with 413, which costs nothing since they change no lookup.
+const maxWebhookBody = 5 << 20
 
 // invalidator spreads cache invalidations to every gateway through Redis
 // pub/sub: the host delivers each webhook to one gateway, and every gateway
