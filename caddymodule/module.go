@@ -233,6 +233,10 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
+// graphqlLimit bounds the GraphQL request body the gateway reads: 1 MiB,
+// far above what gh, Octokit or any UI sends.
+func (h *Handler) graphqlLimit() int64 { return 1 << 20 }
+
 func (h *Handler) lfsBatchLimit() int64 {
 	if h.LFSBatchLimit > 0 {
 		return h.LFSBatchLimit

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/graphql"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -69,7 +70,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	pol := h.store.Load()
 	rec.tok = enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}
-	rec.d, rec.res, rec.tok, rec.lookup, rec.lookupErr = h.decide(r.Context(), pol, cred.Token, rec.tok, rec.tgt)
+	if rec.tgt.Surface == target.GraphQL {
+		// Only a token some policy could restrict is worth parsing for.
+		targets := []target.Target{{Scope: target.Unscoped, Surface: target.GraphQL, Access: rec.tgt.Access}}
+		if pol == nil || pol.RestrictsClass(cred.Class) {
+			var status int
+			if targets, status, err = h.graphqlTargets(r); err != nil {
+				rec.malformed, rec.status = err, status
+				return writeError(w, r, target.GraphQL, status, "patgate: "+err.Error())
+			}
+		}
+		h.decideAll(r, pol, cred, rec, targets)
+	} else {
+		rec.d, rec.res, rec.tok, rec.lookup, rec.lookupErr = h.decide(r.Context(), pol, cred.Token, rec.tok, rec.tgt)
+	}
 	if rec.d.Outcome != enforce.Allow {
 		rec.report = h.inReport(pol, rec.d)
 	}
@@ -180,23 +194,14 @@ func (h *Handler) logMalformed(r *http.Request, status int, err error) {
 		zap.String("request_id", requestID(r)), zap.Error(err))
 }
 
+// readLFSBatch reads a Git LFS batch request's body, bounded, to learn
+// whether it downloads or uploads, and puts it back intact for the
+// upstream. It returns the status to answer with when it cannot.
 func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error) {
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return http.StatusBadRequest, fmt.Errorf("%w: a %s-encoded body cannot be checked", target.ErrBadLFSBatch, ce)
-	}
-	limit := h.lfsBatchLimit()
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, status, err := readBody(r, h.lfsBatchLimit(), target.ErrBadLFSBatch)
 	if err != nil {
-		return http.StatusBadRequest, fmt.Errorf("%w: reading the body: %w", target.ErrBadLFSBatch, err)
+		return status, err
 	}
-	if int64(len(body)) > limit {
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("%w: larger than the %d bytes the gateway checks", target.ErrBadLFSBatch, limit)
-	}
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	r.TransferEncoding = nil
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	tgt.Access, err = target.LFSBatchAccess(body)
 	if err != nil {
 		return http.StatusBadRequest, err
@@ -205,6 +210,81 @@ func (h *Handler) readLFSBatch(r *http.Request, tgt *target.Target) (int, error)
 	return 0, nil
 }
 
+// token is the raw token, for learning its owner from the host; explain
+// passes "" when it knows only a fingerprint, and the owner stays unknown.
+// readBody reads a body the decision depends on, at most limit bytes, and
+// puts it back intact for the upstream. An encoded body is refused: the
+// gateway and the host could read it differently.
+func readBody(r *http.Request, limit int64, kind error) ([]byte, int, error) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, http.StatusBadRequest, fmt.Errorf("%w: a %s-encoded body cannot be checked", kind, ce)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("%w: reading the body: %w", kind, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: larger than the %d bytes the gateway checks", kind, limit)
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return body, 0, nil
+}
+
+// graphqlTargets reads a GraphQL request and returns every target its
+// documents name (an unscoped target when they name none).
+func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) {
+	var body []byte
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		var status int
+		var err error
+		if body, status, err = readBody(r, h.graphqlLimit(), graphql.ErrBadRequest); err != nil {
+			return nil, status, err
+		}
+	}
+	reqs, err := graphql.ParseRequests(r.Method, r.URL.RawQuery, body)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	var all []target.Target
+	for _, q := range reqs {
+		ts, access, err := graphql.Targets(q)
+		if err != nil {
+			return nil, http.StatusBadRequest, err
+		}
+		if len(ts) == 0 {
+			ts = []target.Target{{Scope: target.Unscoped, Surface: target.GraphQL, Access: access}}
+		}
+		all = append(all, ts...)
+	}
+	return all, 0, nil
+}
+
+// decideAll decides every target of a request; the first that is not
+// allowed decides the answer, and the record shows it.
+func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, rec *record, targets []target.Target) {
+	tok := rec.tok
+	for _, t := range targets {
+		d, res, tk, lookup, lookupErr := h.decide(r.Context(), pol, cred.Token, tok, t)
+		tok = tk
+		if lookup == "miss" || rec.lookup == "none" {
+			rec.lookup = lookup
+		}
+		rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = d, res, tk, t, lookupErr
+		if d.Outcome != enforce.Allow {
+			return
+		}
+	}
+}
+
+// decide runs the decision, looking up the facts it asks for one at a time,
+// so that a request the policy settles by itself costs no lookup. lookup
+// says how the facts came: "none" needed, all from the cache ("hit"), or at
+// least one from the host ("miss").
+//
 // token is the raw token, for learning its owner from the host; explain
 // passes "" when it knows only a fingerprint, and the owner stays unknown.
 func (h *Handler) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {

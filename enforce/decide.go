@@ -131,6 +131,8 @@ type Decision struct {
 	Class tokenclass.Class
 	// FeedVersion is the version of the policy that decided, 0 without one.
 	FeedVersion int64
+	// Detail names what could not be resolved, for an undetermined target.
+	Detail string
 }
 
 // LookupFailed is the decision when a lookup the policy needs failed.
@@ -197,6 +199,7 @@ func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 		if p == nil {
 			return d.with(Unavailable, ReasonNoFeed, "")
 		}
+		d.Detail = tgt.Why
 		return d.with(Deny, ReasonUndetermined, p.enterprise.Slug)
 	case target.Enterprise:
 		if p == nil {

@@ -48,10 +48,14 @@ func (d Decision) Message() string {
 	case ReasonApprovalMissing:
 		return who + unapproved + "This token has not requested approval."
 	case ReasonUndetermined:
-		if d.Class == tokenclass.Classic {
-			return who + " restricts access via a personal access token (classic), and the resources this request reaches could not be determined. " + classicTail
+		what := "the resources this request reaches could not be determined"
+		if d.Detail != "" {
+			what = "this request names what the gateway cannot resolve (" + d.Detail + ")"
 		}
-		return who + " restricts access via a personal access token with fine-grained permissions, and the resources this request reaches could not be determined. " + fineTail
+		if d.Class == tokenclass.Classic {
+			return who + " restricts access via a personal access token (classic), and " + what + ". " + classicTail
+		}
+		return who + " restricts access via a personal access token with fine-grained permissions, and " + what + ". " + fineTail
 	case ReasonOwnerMismatch:
 		return who + " does not own the other resource this request names. Please name a repository or organization that belongs to it."
 	case ReasonNoFeed:

@@ -128,7 +128,7 @@ func TestAnswerShapes(t *testing.T) {
 		}
 	})
 	t.Run("GraphQL", func(t *testing.T) {
-		resp := g.do(t, "POST", "/api/graphql", `{"query":"{ viewer { login } }"}`, "Authorization", "bearer "+tokClassic)
+		resp := g.do(t, "POST", "/api/graphql", `{"query":"{ repository(owner: \"octo-org\", name: \"private\") { id } }"}`, "Authorization", "bearer "+tokClassic)
 		var e struct {
 			Message string
 			Status  string
@@ -137,7 +137,7 @@ func TestAnswerShapes(t *testing.T) {
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			t.Fatal(err)
 		}
-		if resp.StatusCode != 403 || e.Status != "403" || len(e.Errors) != 1 || e.Errors[0].Type != "FORBIDDEN" || e.Errors[0].Message != e.Message || !strings.Contains(e.Message, "`acme`") {
+		if resp.StatusCode != 403 || e.Status != "403" || len(e.Errors) != 1 || e.Errors[0].Type != "FORBIDDEN" || e.Errors[0].Message != e.Message || !strings.Contains(e.Message, "`octo-org` forbids access via a personal access token (classic)") {
 			t.Errorf("%d %+v", resp.StatusCode, e)
 		}
 	})

@@ -217,6 +217,8 @@ func resourceKey(b []byte, t target.Target) (key []byte, kind string, ok bool) {
 		return strconv.AppendInt(append(b, "organization-id/"...), t.ID, 10), "account", true
 	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
 		return strconv.AppendInt(append(b, "team-id/"...), t.ID, 10), "team", true
+	case t.Scope == target.User && t.IDKind == target.IDAccount:
+		return strconv.AppendInt(append(b, "account-id/"...), t.ID, 10), "account", true
 	case t.Scope == target.User:
 		return appendLower(append(b, "account/"...), t.Owner), "account", true
 	}
@@ -245,6 +247,9 @@ func (c *Client) fetchResource(ctx context.Context, t target.Target) (target.Res
 		return c.account(ctx, "/organizations/"+strconv.FormatInt(t.ID, 10))
 	case t.Scope == target.Organization && t.IDKind == target.IDTeam:
 		return c.team(ctx, t.ID)
+	case t.IDKind == target.IDAccount:
+		// GET /user/{account_id}: a user or organization by database id.
+		return c.account(ctx, "/user/"+strconv.FormatInt(t.ID, 10))
 	}
 	return c.account(ctx, "/users/"+url.PathEscape(t.Owner))
 }

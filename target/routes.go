@@ -28,9 +28,12 @@ const (
 	IDOrganization
 	// IDTeam is a team id; the team's organization decides.
 	IDTeam
+	// IDAccount is a user's or organization's account id (GraphQL node
+	// IDs), looked up with GET /user/{id}.
+	IDAccount
 )
 
-var idKindNames = [...]string{"none", "repository", "organization", "team"}
+var idKindNames = [...]string{"none", "repository", "organization", "team", "account"}
 
 func (k IDKind) String() string {
 	if int(k) < len(idKindNames) {

@@ -118,6 +118,9 @@ type Target struct {
 	// Operation is the published REST operation the request matched, nil
 	// for Git, LFS, web and unpublished routes.
 	Operation *Operation
+	// Why says, for an Undetermined target, what could not be worked out;
+	// the refusal's message names it.
+	Why string
 }
 
 // OwnerType is the kind of account that owns a resource.
