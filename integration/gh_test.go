@@ -1,0 +1,98 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGhCLI runs the real gh CLI (Debian's) through the gateway over HTTPS
+// (Caddy's tls internal, trusted through SSL_CERT_FILE): gh repo view, gh
+// pr list and gh api graphql work for an allowed token and are refused
+// with a readable message for a restricted one.
+func TestGhCLI(t *testing.T) {
+	if _, err := exec.LookPath("gh"); err != nil {
+		t.Fatal("gh is needed: apt-get install gh")
+	}
+	host := newGitHost(t)
+	dir := t.TempDir()
+	writeFeed(t, dir, feedV1())
+	port, admin := freePort(t), freePort(t)
+	cfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	skip_install_trust
+	log {
+		level DEBUG
+	}
+}
+
+https://localhost:%d {
+	bind 127.0.0.1
+	tls internal
+	pat_policy {
+		feed %s/policy.json
+		lookup %s/api/v3
+		lookup_token {env.PATGATE_LOOKUP_TOKEN}
+	}
+	reverse_proxy %s
+}
+`, admin, port, dir, host.URL, host.hostPort())
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	runCaddy(t, dir, port, cfgPath, home)
+	root := filepath.Join(home, "caddy", "pki", "authorities", "local", "root.crt")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(root); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Caddy's local root certificate did not appear at %s", root)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ghHost := fmt.Sprintf("localhost:%d", port)
+	gh := func(token string, args ...string) (string, error) {
+		cmd := exec.Command("gh", args...)
+		cmd.Env = append(os.Environ(),
+			"GH_HOST="+ghHost, "GH_ENTERPRISE_TOKEN="+token, "GH_CONFIG_DIR="+t.TempDir(),
+			"SSL_CERT_FILE="+root, "GH_PROMPT_DISABLED=1", "GH_NO_UPDATE_NOTIFIER=1", "NO_COLOR=1",
+			"GH_TOKEN=", "GITHUB_TOKEN=", "GH_ENTERPRISE_TOKEN_FILE=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	const classicMsg = "`octo-org` forbids access via a personal access token (classic)"
+	cases := []struct {
+		name  string
+		token string
+		args  []string
+		ok    bool
+		want  string
+	}{
+		{"repo view, approved token", tokApproved, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, true, `"name":"private"`},
+		{"repo view, classic token", tokClassic, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, false, classicMsg},
+		{"repo view, classic token, public repository", tokClassic, []string{"repo", "view", ghHost + "/octo-org/public", "--json", "name"}, true, `"name":"public"`},
+		{"pr list, approved token", tokApproved, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, true, ""},
+		{"pr list, pending token", tokPending, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, false, "This token's request for approval is pending"},
+		{"api graphql, approved token", tokApproved, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, true, `"name":"private"`},
+		{"api graphql, classic token", tokClassic, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, false, classicMsg},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := gh(tc.token, tc.args...)
+			if tc.ok != (err == nil) {
+				t.Fatalf("gh %s: err=%v, want success=%v\n%s", strings.Join(tc.args, " "), err, tc.ok, out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("gh printed no %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
