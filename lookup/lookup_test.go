@@ -53,6 +53,8 @@ func (f *fakeHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"login":"bob","type":"User"}`)
 	case "/api/v3/organizations/9":
 		fmt.Fprint(w, `{"login":"octo-org","id":9}`)
+	case "/api/v3/user/3407303":
+		fmt.Fprint(w, `{"login":"octo-org","id":3407303,"type":"Organization"}`)
 	case "/api/v3/teams/5":
 		fmt.Fprint(w, `{"id":5,"slug":"core","organization":{"login":"octo-org","id":9}}`)
 	case "/api/v3/user":
@@ -100,6 +102,7 @@ func TestResource(t *testing.T) {
 		{"repository by id", target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 3}, target.Resource{Known: true, OwnerLogin: "New-Org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityInternal}},
 		{"missing repository id", target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: 77}, target.Resource{Known: true}},
 		{"organization by id", target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: 9}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPublic}},
+		{"account by id (GraphQL node IDs)", target.Target{Scope: target.User, IDKind: target.IDAccount, ID: 3407303}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPublic}},
 		{"team", target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 5}, target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization}},
 		{"missing team", target.Target{Scope: target.Organization, IDKind: target.IDTeam, ID: 6}, target.Resource{Known: true}},
 		{"user account", target.Target{Scope: target.User, Owner: "bob"}, target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPublic}},
