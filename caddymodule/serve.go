@@ -263,10 +263,21 @@ func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) 
 	return all, 0, nil
 }
 
-// decideAll decides every target of a request; the first that is not
-// allowed decides the answer, and the record shows it.
+// decideAll decides every target of a request. The first refusal that is
+// enforced decides the answer; a refusal under report mode (one
+// organization's) does not stop the others from being checked, since
+// another target may belong to an enforced organization. The record shows
+// the target that decided.
 func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, rec *record, targets []target.Target) {
 	tok := rec.tok
+	type outcome struct {
+		d      enforce.Decision
+		res    target.Resource
+		tok    enforce.Token
+		tgt    target.Target
+		lookup error
+	}
+	var reported *outcome
 	for _, t := range targets {
 		d, res, tk, lookup, lookupErr := h.decide(r.Context(), pol, cred.Token, tok, t)
 		tok = tk
@@ -274,9 +285,18 @@ func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclas
 			rec.lookup = lookup
 		}
 		rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = d, res, tk, t, lookupErr
-		if d.Outcome != enforce.Allow {
+		if d.Outcome == enforce.Allow {
+			continue
+		}
+		if !h.inReport(pol, d) {
 			return
 		}
+		if reported == nil {
+			reported = &outcome{d, res, tk, t, lookupErr}
+		}
+	}
+	if reported != nil {
+		rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = reported.d, reported.res, reported.tok, reported.tgt, reported.lookup
 	}
 }
 

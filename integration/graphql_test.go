@@ -101,3 +101,20 @@ func TestGraphQL(t *testing.T) {
 		}
 	})
 }
+
+// TestGraphQLReportOrganization: octo-org is in report mode, locked-org is
+// enforced. A document naming both must be refused for locked-org: report
+// mode for one organization must not wave through another's resources.
+func TestGraphQLReportOrganization(t *testing.T) {
+	g, _ := newGateway(t, "report_organizations octo-org")
+	both := gqlBody(t, `{ a: repository(owner: "octo-org", name: "private") { id } b: repository(owner: "locked-org", name: "private") { id } }`, nil)
+	resp := g.do(t, "POST", "/api/graphql", both, "Authorization", "bearer "+tokClassic)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "`locked-org`") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	only := gqlBody(t, `{ repository(owner: "octo-org", name: "private") { id } }`, nil)
+	if resp := g.do(t, "POST", "/api/graphql", only, "Authorization", "bearer "+tokClassic); resp.StatusCode != 200 {
+		t.Fatalf("octo-org alone in report mode: status %d", resp.StatusCode)
+	}
+}
