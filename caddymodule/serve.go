@@ -102,7 +102,9 @@ func (h *Handler) inReport(pol *enforce.Policy, d enforce.Decision) bool {
 	if h.report {
 		return true
 	}
-	if d.Subject == "" {
+	// A second resource of another owner is that owner's business, which
+	// the subject's report mode must not decide.
+	if d.Subject == "" || d.Reason == enforce.ReasonOwnerMismatch {
 		return false
 	}
 	if h.reportOrgs[strings.ToLower(d.Subject)] {
