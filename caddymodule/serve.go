@@ -272,14 +272,7 @@ func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) 
 // the target that decided.
 func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, rec *record, targets []target.Target) {
 	tok := rec.tok
-	type outcome struct {
-		d      enforce.Decision
-		res    target.Resource
-		tok    enforce.Token
-		tgt    target.Target
-		lookup error
-	}
-	var reported *outcome
+	var reported *record // the first refusal under report mode, if any
 	for _, t := range targets {
 		d, res, tk, lookup, lookupErr := h.decide(r.Context(), pol, cred.Token, tok, t)
 		tok = tk
@@ -294,11 +287,14 @@ func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclas
 			return
 		}
 		if reported == nil {
-			reported = &outcome{d, res, tk, t, lookupErr}
+			saved := *rec
+			reported = &saved
 		}
 	}
 	if reported != nil {
-		rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = reported.d, reported.res, reported.tok, reported.tgt, reported.lookup
+		lookup := rec.lookup
+		*rec = *reported
+		rec.lookup = lookup
 	}
 }
 
