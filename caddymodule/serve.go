@@ -240,7 +240,10 @@ func readBody(r *http.Request, limit int64, kind error) ([]byte, int, error) {
 // documents name (an unscoped target when they name none).
 func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) {
 	var body []byte
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// A GET or HEAD is read too when it has a body: a host that parses
+	// JSON bodies of any method could run that document instead of the
+	// URL's, so ParseRequests refuses the pair.
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		var status int
 		var err error
 		if body, status, err = readBody(r, h.graphqlLimit(), graphql.ErrBadRequest); err != nil {
@@ -253,7 +256,7 @@ func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) 
 	}
 	var all []target.Target
 	for _, q := range reqs {
-		ts, access, err := graphql.Targets(q)
+		ts, access, err := graphql.Targets(r.Context(), q)
 		if err != nil {
 			return nil, http.StatusBadRequest, err
 		}

@@ -1,6 +1,7 @@
 package graphql
 
 import (
+	"context"
 	"testing"
 
 	"github.com/patgate/patgate/target"
@@ -21,7 +22,7 @@ func FuzzTargets(f *testing.F) {
 			return
 		}
 		for _, r := range reqs {
-			ts, _, err := Targets(r)
+			ts, _, err := Targets(context.Background(), r)
 			if err != nil {
 				continue
 			}

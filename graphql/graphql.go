@@ -10,10 +10,11 @@
 package graphql
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -22,62 +23,38 @@ import (
 	"github.com/patgate/patgate/target"
 )
 
-// ErrBadRequest marks a request that is not a GraphQL request the gateway
-// can read: answered with 400.
-var ErrBadRequest = errors.New("graphql request")
+// Bounds on the work one document may cost. A size bound alone is not
+// enough: twelve levels of fragments that each spread the next four times
+// fit in 700 bytes and name 4^12 selections. Fragments are walked once per
+// enclosing owner and remembered, so real documents stay far below these;
+// a document past them is refused with 400.
+const (
+	// MaxDepth bounds the nesting of selections the gateway walks.
+	MaxDepth = 32
+	// MaxTokens bounds the lexical tokens of one document (gh's largest
+	// query has about 300).
+	MaxTokens = 100_000
+	// MaxVisits bounds the selections, fragment uses and argument values
+	// walked for one document.
+	MaxVisits = 50_000
+	// MaxTargets bounds the distinct resources one document may name: each
+	// may cost a lookup.
+	MaxTargets = 256
+)
 
-// MaxDepth bounds the nesting of selections the gateway walks.
-const MaxDepth = 32
-
-// Request is one GraphQL operation request.
-type Request struct {
-	Query         string         `json:"query"`
-	OperationName string         `json:"operationName"`
-	Variables     map[string]any `json:"variables"`
-}
-
-// ParseRequests reads a GraphQL HTTP request: a GET with query, variables
-// and operationName parameters, or a POST whose JSON body is one request or
-// a batch (an array of them).
-func ParseRequests(method, rawQuery string, body []byte) ([]Request, error) {
-	if method == "GET" || method == "HEAD" {
-		q, err := url.ParseQuery(rawQuery)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		r := Request{Query: q.Get("query"), OperationName: q.Get("operationName")}
-		if v := q.Get("variables"); v != "" {
-			if err := json.Unmarshal([]byte(v), &r.Variables); err != nil {
-				return nil, fmt.Errorf("%w: variables: %w", ErrBadRequest, err)
-			}
-		}
-		return []Request{r}, nil
-	}
-	trimmed := strings.TrimSpace(string(body))
-	if strings.HasPrefix(trimmed, "[") {
-		var batch []Request
-		if err := json.Unmarshal(body, &batch); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		if len(batch) == 0 {
-			return nil, fmt.Errorf("%w: an empty batch", ErrBadRequest)
-		}
-		return batch, nil
-	}
-	var r Request
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	return []Request{r}, nil
-}
+var (
+	errTooMuchWork    = fmt.Errorf("%w: the document needs more than %d steps to check", ErrBadRequest, MaxVisits)
+	errTooManyTargets = fmt.Errorf("%w: the document names more than %d resources", ErrBadRequest, MaxTargets)
+)
 
 // Targets returns the targets of one request, its access kind, and an
-// error for a request that is not valid GraphQL (or a subscription).
-func Targets(r Request) ([]target.Target, target.Access, error) {
+// error for a request that is not valid GraphQL (or a subscription), or
+// that costs more to check than the bounds above. It stops when ctx ends.
+func Targets(ctx context.Context, r Request) ([]target.Target, target.Access, error) {
 	if strings.TrimSpace(r.Query) == "" {
 		return nil, target.Read, fmt.Errorf("%w: no query", ErrBadRequest)
 	}
-	doc, gerr := parser.ParseQuery(&ast.Source{Input: r.Query})
+	doc, gerr := parser.ParseQueryWithTokenLimit(&ast.Source{Input: r.Query}, MaxTokens)
 	if gerr != nil {
 		return nil, target.Read, fmt.Errorf("%w: %w", ErrBadRequest, gerr)
 	}
@@ -92,27 +69,16 @@ func Targets(r Request) ([]target.Target, target.Access, error) {
 	case ast.Subscription:
 		return nil, target.Read, fmt.Errorf("%w: subscriptions are not supported", ErrBadRequest)
 	}
-	w := &walker{doc: doc, vars: r.Variables, access: access, visiting: map[string]bool{}}
-	if err := w.selections(op.SelectionSet, "", 0); err != nil {
+	w := &walker{ctx: ctx, doc: doc, vars: r.Variables, access: access,
+		visiting: map[string]bool{}, walked: map[fragmentUse]int{}, sensitive: map[string]bool{},
+		seen: map[target.Target]bool{}}
+	if _, err := w.selections(op.SelectionSet, "", 0); err != nil {
 		return nil, access, err
 	}
-	return dedupe(w.targets), access, nil
-}
-
-// dedupe drops repeated targets (a node ID read both as node(id:) and as
-// an id argument), keeping the first of each.
-func dedupe(ts []target.Target) []target.Target {
-	out := ts[:0]
-	for _, t := range ts {
-		seen := false
-		for _, o := range out {
-			seen = seen || o == t
-		}
-		if !seen {
-			out = append(out, t)
-		}
+	if w.err != nil {
+		return nil, access, w.err
 	}
-	return out
+	return w.targets, access, nil
 }
 
 func pickOperation(doc *ast.QueryDocument, name string) (*ast.OperationDefinition, error) {
@@ -129,11 +95,45 @@ func pickOperation(doc *ast.QueryDocument, name string) (*ast.OperationDefinitio
 }
 
 type walker struct {
-	doc      *ast.QueryDocument
-	vars     map[string]any
-	access   target.Access
-	targets  []target.Target
+	ctx     context.Context
+	doc     *ast.QueryDocument
+	vars    map[string]any
+	access  target.Access
+	targets []target.Target
+	seen    map[target.Target]bool // targets already added, so each counts once
+	visits  int
+	err     error // the first bound passed by a step that returns no error
+
 	visiting map[string]bool // fragments on the current path, against cycles
+	// walked remembers each fragment already walked under an owner, and how
+	// deep its selections went: a second use adds nothing new, so it is
+	// not walked again, only checked against MaxDepth.
+	walked map[fragmentUse]int
+	// sensitive remembers, per fragment, whether it selects an admin field
+	// of a repository at its first level.
+	sensitive map[string]bool
+}
+
+// fragmentUse is a fragment walked under the login of an enclosing owner.
+type fragmentUse struct{ name, owner string }
+
+// step counts one unit of work and reports whether the walk may go on. It
+// checks the request's context now and then, so a client that goes away
+// stops the work.
+func (w *walker) step() bool {
+	if w.err != nil {
+		return false
+	}
+	w.visits++
+	if w.visits > MaxVisits {
+		w.err = errTooMuchWork
+		return false
+	}
+	if w.visits%1024 == 0 && w.ctx.Err() != nil {
+		w.err = fmt.Errorf("%w: %w", ErrBadRequest, w.ctx.Err())
+		return false
+	}
+	return true
 }
 
 func (w *walker) add(t target.Target) {
@@ -142,6 +142,16 @@ func (w *walker) add(t target.Target) {
 	if t.Access == target.Write {
 		t.AnonReadable = false
 	}
+	// A node ID read both as node(id:) and as an id argument names one
+	// resource: keep the first.
+	if w.seen[t] {
+		return
+	}
+	if len(w.targets) == MaxTargets {
+		w.err = errTooManyTargets
+		return
+	}
+	w.seen[t] = true
 	w.targets = append(w.targets, t)
 }
 
@@ -149,39 +159,67 @@ func (w *walker) undetermined(why string) {
 	w.add(target.Target{Scope: target.Undetermined, Why: why})
 }
 
-// selections walks a selection set. owner is the login of the enclosing
-// organization or user, for repository(name:) fields nested in one.
-func (w *walker) selections(set ast.SelectionSet, owner string, depth int) error {
+// selections walks a selection set and returns how deep its selections
+// go below depth. owner is the login of the enclosing organization or user,
+// for repository(name:) fields nested in one.
+func (w *walker) selections(set ast.SelectionSet, owner string, depth int) (int, error) {
 	if depth > MaxDepth {
-		return fmt.Errorf("%w: selections nested deeper than %d", ErrBadRequest, MaxDepth)
+		return 0, fmt.Errorf("%w: selections nested deeper than %d", ErrBadRequest, MaxDepth)
 	}
+	height := 0
 	for _, sel := range set {
+		if !w.step() {
+			return 0, w.err
+		}
+		var h int
+		var err error
 		switch s := sel.(type) {
 		case *ast.Field:
-			if err := w.field(s, owner, depth); err != nil {
-				return err
-			}
+			h, err = w.field(s, owner, depth)
 		case *ast.InlineFragment:
-			if err := w.selections(s.SelectionSet, owner, depth+1); err != nil {
-				return err
-			}
+			h, err = w.selections(s.SelectionSet, owner, depth+1)
 		case *ast.FragmentSpread:
-			f := w.doc.Fragments.ForName(s.Name)
-			if f == nil {
-				return fmt.Errorf("%w: unknown fragment %q", ErrBadRequest, s.Name)
-			}
-			if w.visiting[s.Name] {
-				return fmt.Errorf("%w: fragment %q spreads itself", ErrBadRequest, s.Name)
-			}
-			w.visiting[s.Name] = true
-			err := w.selections(f.SelectionSet, owner, depth+1)
-			delete(w.visiting, s.Name)
-			if err != nil {
-				return err
-			}
+			h, err = w.spread(s.Name, owner, depth)
 		}
+		if err != nil {
+			return 0, err
+		}
+		height = max(height, h)
 	}
-	return nil
+	return height + 1, nil
+}
+
+// spread walks a named fragment once per enclosing owner; a later use of
+// it under the same owner names nothing new.
+func (w *walker) spread(name, owner string, depth int) (int, error) {
+	f := w.doc.Fragments.ForName(name)
+	if f == nil {
+		return 0, fmt.Errorf("%w: unknown fragment %q", ErrBadRequest, name)
+	}
+	if w.visiting[name] {
+		return 0, fmt.Errorf("%w: fragment %q spreads itself", ErrBadRequest, name)
+	}
+	use := fragmentUse{name, owner}
+	if h, ok := w.walked[use]; ok {
+		if depth+h > MaxDepth {
+			return 0, fmt.Errorf("%w: selections nested deeper than %d", ErrBadRequest, MaxDepth)
+		}
+		return h, nil
+	}
+	w.visiting[name] = true
+	h, err := w.selections(f.SelectionSet, owner, depth+1)
+	delete(w.visiting, name)
+	if err != nil {
+		return 0, err
+	}
+	w.walked[use] = h
+	return h, nil
+}
+
+// resolvedByName are the fields field() resolves by their own arguments.
+var resolvedByName = map[string]bool{
+	"repository": true, "organization": true, "enterprise": true, "user": true,
+	"repositoryOwner": true, "resource": true, "node": true, "nodes": true,
 }
 
 // sensitiveRepoFields are repository fields that anonymous users never
@@ -192,7 +230,7 @@ var sensitiveRepoFields = map[string]bool{
 	"autolinks": true, "interactionAbility": true,
 }
 
-func (w *walker) field(f *ast.Field, owner string, depth int) error {
+func (w *walker) field(f *ast.Field, owner string, depth int) (int, error) {
 	nested := owner
 	switch f.Name {
 	case "repository":
@@ -259,54 +297,76 @@ func (w *walker) field(f *ast.Field, owner string, depth int) error {
 			w.node(id, w.publicRead(f))
 		}
 	}
-	// Every argument of a mutation, and the input objects of any field,
-	// may carry node IDs (node and nodes were read above).
+	// Every argument of a mutation or of a root field, and the input
+	// objects of any field, may name an owner (node and nodes were read
+	// above). Scalar arguments of nested query fields filter what an
+	// already named resource shows, so they name nothing new.
 	if f.Name != "node" && f.Name != "nodes" {
 		for _, a := range f.Arguments {
 			v := w.value(a.Value)
 			switch v.(type) {
 			case map[string]any, []any:
-				w.ids(a.Name, v, 0)
+				w.args(a.Name, v, 0)
 			default:
-				if w.access == target.Write {
-					w.ids(a.Name, v, 0)
+				if w.access == target.Write || depth == 0 && !resolvedByName[f.Name] {
+					w.args(a.Name, v, 0)
 				}
 			}
 		}
 	}
+	if w.err != nil {
+		return 0, w.err
+	}
 	return w.selections(f.SelectionSet, nested, depth+1)
 }
 
-// ids finds node IDs in a (resolved) argument value: keys ending in "Id" or
-// "Ids", and repositoryNameWithOwner-style names.
-func (w *walker) ids(key string, v any, depth int) {
+// args finds what a (resolved) argument value names, by the names GitHub's
+// schema gives its arguments and input fields (args.go): node IDs, logins,
+// enterprise slugs, owner/name pairs and resource URLs.
+func (w *walker) args(key string, v any, depth int) {
+	if !w.step() {
+		return
+	}
 	if depth > MaxDepth {
 		w.undetermined("input nested deeper than the gateway reads")
 		return
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		for k, c := range v {
-			w.ids(k, c, depth+1)
+		// In key order, so that the targets (and the one a refusal names)
+		// do not depend on map iteration.
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			w.args(k, v[k], depth+1)
 		}
 	case []any:
 		for _, c := range v {
-			w.ids(key, c, depth+1)
+			w.args(key, c, depth+1)
 		}
 	case string:
-		switch {
-		case key == "id" || strings.HasSuffix(key, "Id") || strings.HasSuffix(key, "Ids"):
-			if key == "clientMutationId" {
+		switch argKindOf(key) {
+		case argNodeID:
+			w.node(v, false)
+		case argLogin:
+			if v == "" {
+				w.undetermined(key + " is empty")
 				return
 			}
-			w.node(v, false)
-		case key == "repositoryNameWithOwner" || key == "nameWithOwner":
+			w.add(target.Target{Scope: target.User, Owner: v})
+		case argEnterpriseSlug:
+			if v == "" {
+				w.undetermined(key + " is empty")
+				return
+			}
+			w.add(target.Target{Scope: target.Enterprise, Owner: v})
+		case argNameWithOwner:
 			owner, name, ok := strings.Cut(v, "/")
 			if !ok || owner == "" || name == "" {
 				w.undetermined(fmt.Sprintf("%s %q is not owner/name", key, v))
 				return
 			}
 			w.add(target.Target{Scope: target.Repository, Owner: owner, Name: name})
+		case argResourceURL:
+			w.resource(v)
 		}
 	}
 }
@@ -326,7 +386,7 @@ func (w *walker) node(id string, public bool) {
 // publicRead reports whether a field's selection reads only what anyone may
 // read of a public repository.
 func (w *walker) publicRead(f *ast.Field) bool {
-	return w.access == target.Read && !selects(f.SelectionSet, sensitiveRepoFields, w.doc, 0)
+	return w.access == target.Read && !w.selects(f.SelectionSet, 0)
 }
 
 // resource places resource(url:) by the URL's path: /owner/repo/… is the
@@ -396,12 +456,18 @@ func (w *walker) value(v *ast.Value) any {
 	case ast.ListValue:
 		out := make([]any, 0, len(v.Children))
 		for _, c := range v.Children {
+			if !w.step() {
+				return nil
+			}
 			out = append(out, w.value(c.Value))
 		}
 		return out
 	case ast.ObjectValue:
 		out := make(map[string]any, len(v.Children))
 		for _, c := range v.Children {
+			if !w.step() {
+				return nil
+			}
 			out[c.Name] = w.value(c.Value)
 		}
 		return out
@@ -409,25 +475,40 @@ func (w *walker) value(v *ast.Value) any {
 	return v.Raw
 }
 
-// selects reports whether a selection set (fragments included) selects one
-// of the named fields at its first level. Past MaxDepth of fragments (a
-// cycle, which the walk refuses anyway) it answers yes, which fails safe.
-func selects(set ast.SelectionSet, names map[string]bool, doc *ast.QueryDocument, depth int) bool {
+// selects reports whether a selection set (fragments included) selects
+// one of the repository's admin fields at its first level. Each fragment's
+// answer is remembered. A fragment met again while its answer is being
+// worked out (a cycle, which the walk refuses anyway) and a walk past the
+// bounds answer yes, which fails safe.
+func (w *walker) selects(set ast.SelectionSet, depth int) bool {
 	if depth > MaxDepth {
 		return true
 	}
 	for _, sel := range set {
+		if !w.step() {
+			return true
+		}
 		switch s := sel.(type) {
 		case *ast.Field:
-			if names[s.Name] {
+			if sensitiveRepoFields[s.Name] {
 				return true
 			}
 		case *ast.InlineFragment:
-			if selects(s.SelectionSet, names, doc, depth+1) {
+			if w.selects(s.SelectionSet, depth+1) {
 				return true
 			}
 		case *ast.FragmentSpread:
-			if f := doc.Fragments.ForName(s.Name); f != nil && selects(f.SelectionSet, names, doc, depth+1) {
+			v, ok := w.sensitive[s.Name]
+			if !ok {
+				f := w.doc.Fragments.ForName(s.Name)
+				if f == nil {
+					continue // the walk refuses an unknown fragment
+				}
+				w.sensitive[s.Name] = true
+				v = w.selects(f.SelectionSet, depth+1)
+				w.sensitive[s.Name] = v
+			}
+			if v {
 				return true
 			}
 		}

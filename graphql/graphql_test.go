@@ -1,7 +1,9 @@
 package graphql
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -75,11 +77,19 @@ func TestTargets(t *testing.T) {
 			[]target.Target{repo("octo-org", "private", target.Read, false)}, ""},
 		{"undecodable node id", Request{Query: `{ node(id: "!!!") { id } }`}, target.Read, nil, `node ID "!!!"`},
 		{"missing variable", Request{Query: `query($o: String!) { repository(owner: $o, name: "r") { id } }`}, target.Read, nil, "repository(owner:, name:)"},
+		// Arguments that name an owner under other names than login:.
+		{"enterprise invitation by slug", Request{Query: `{ enterpriseAdministratorInvitation(enterpriseSlug: "acme", userLogin: "bob", role: OWNER) { id } }`}, target.Read,
+			[]target.Target{{Scope: target.Enterprise, Surface: target.GraphQL, Owner: "acme"}, {Scope: target.User, Surface: target.GraphQL, Owner: "bob"}}, ""},
+		{"sponsors tier in an owner's repository", Request{Query: `mutation($i: CreateSponsorsTierInput!) { createSponsorsTier(input: $i) { clientMutationId } }`,
+			Variables: map[string]any{"i": map[string]any{"sponsorableId": "U_kgDOADP9xw", "repositoryOwnerLogin": "octo-org", "repositoryName": "private", "amount": 5, "description": "d"}}}, target.Write,
+			[]target.Target{{Scope: target.User, Surface: target.GraphQL, Access: target.Write, Owner: "octo-org"}, {Scope: target.User, Surface: target.GraphQL, Access: target.Write, IDKind: target.IDAccount, ID: 3407303}}, ""},
+		{"enterprise organization admins", Request{Query: `mutation { createEnterpriseOrganization(input: {enterpriseId: "E_x", login: "new-org", profileName: "N", billingEmail: "b@x", adminLogins: ["alice", "bob"]}) { clientMutationId } }`}, target.Write,
+			nil, `node ID "E_x"`},
 		{"project node id", Request{Query: `mutation { addProjectV2ItemById(input: {projectId: "PVT_kgDOADP9xw", contentId: "I_kwDOADP9x84AAAAB"}) { item { id } } }`}, target.Write, nil, `node ID "PVT_kgDOADP9xw" (PVT_)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, access, err := Targets(tc.req)
+			got, access, err := Targets(context.Background(), tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,8 +132,51 @@ func TestBadRequests(t *testing.T) {
 		"too deep":               {Query: deep},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := Targets(r); !errors.Is(err, ErrBadRequest) {
+			if _, _, err := Targets(context.Background(), r); !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("got %v, want ErrBadRequest", err)
+			}
+		})
+	}
+}
+
+// TestAmbiguousRequests: each request below could be read as two different
+// documents by two readers (Go's encoding/json matches keys in any case and
+// keeps the last duplicate; Rails reads the exact key; Rack keeps the last
+// repeated parameter). The gateway cannot know which one the host reads, so
+// it refuses them all.
+func TestAmbiguousRequests(t *testing.T) {
+	const private = `{ repository(owner: \"octo-org\", name: \"private\") { id } }`
+	const harmless = `{ viewer { login } }`
+	cases := []struct {
+		story, method, query, body string
+	}{
+		{"query and Query", "POST", "", `{"query":"` + private + `","Query":"` + harmless + `"}`},
+		{"Query alone", "POST", "", `{"Query":"` + private + `"}`},
+		{"operationName and OperationName", "POST", "", `{"query":"query A { a } query B { b }","operationName":"A","OperationName":"B"}`},
+		{"variables and VARIABLES", "POST", "", `{"query":"{a}","variables":{},"VARIABLES":{"o":"octo-org"}}`},
+		{"a duplicate key", "POST", "", `{"query":"` + harmless + `","query":"` + private + `"}`},
+		{"a duplicate key spelled with an escape", "POST", "", `{"query":"` + harmless + `","qu\u0065ry":"` + private + `"}`},
+		{"a duplicate variable", "POST", "", `{"query":"{a}","variables":{"o":"a","o":"octo-org"}}`},
+		{"case variant inside a batch", "POST", "", `[{"query":"{a}"},{"query":"` + harmless + `","QUERY":"` + private + `"}]`},
+		{"duplicate inside a batch", "POST", "", `[{"query":"{a}","query":"{b}"}]`},
+		{"two query parameters", "GET", "query=%7Ba%7D&query=%7Bb%7D", ""},
+		{"two operationName parameters", "GET", "query=%7Ba%7D&operationName=A&operationName=B", ""},
+		{"a Query parameter", "GET", "Query=%7Ba%7D", ""},
+		{"a Rack array parameter", "GET", "query[]=%7Ba%7D", ""},
+		{"a semicolon separator", "GET", "query=%7Ba%7D;query=%7Bb%7D", ""},
+		{"document in the URL and the body", "POST", "query=%7Ba%7D", `{"query":"{b}"}`},
+		{"variables in the URL of a POST", "POST", "variables=%7B%7D", `{"query":"{b}"}`},
+		{"a GET with a body", "GET", "query=%7Ba%7D", `{"query":"{b}"}`},
+		{"a body that is not JSON", "POST", "", `query={a}`},
+		{"data after the JSON", "POST", "", `{"query":"{a}"} {"query":"{b}"}`},
+		{"invalid UTF-8", "POST", "", "{\"query\":\"{a}\xff\"}"},
+		{"query not a string", "POST", "", `{"query":["{a}"]}`},
+		{"variables not an object", "POST", "", `{"query":"{a}","variables":"{}"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.story, func(t *testing.T) {
+			if rs, err := ParseRequests(tc.method, tc.query, []byte(tc.body)); !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("got %+v, %v; want ErrBadRequest", rs, err)
 			}
 		})
 	}
@@ -177,11 +230,110 @@ func TestNodeTarget(t *testing.T) {
 	}
 }
 
+// fanOut is a document of levels named fragments, each spreading the next
+// fanout times: without memoisation it names fanout^levels selections.
+func fanOut(levels, fanout int) string {
+	var b strings.Builder
+	b.WriteString("query { ...f0 }\n")
+	for i := 0; i < levels; i++ {
+		fmt.Fprintf(&b, "fragment f%d on Query {", i)
+		for j := 0; j < fanout; j++ {
+			fmt.Fprintf(&b, " ...f%d", i+1)
+		}
+		b.WriteString(" }\n")
+	}
+	fmt.Fprintf(&b, "fragment f%d on Query { repository(owner: \"octo-org\", name: \"private\") { id } }\n", levels)
+	return b.String()
+}
+
+// TestWorkBound: the review's 708-byte document (twelve levels of
+// fragments, each spreading the next four times) took 3.9 s and 1.5 GB.
+// Each fragment is now walked once, so it costs a few dozen steps, the
+// same allocations whatever the fan-out, and still names the repository
+// it hides.
+func TestWorkBound(t *testing.T) {
+	doc := fanOut(12, 4)
+	if len(doc) > 1000 {
+		t.Fatalf("the document is %d bytes; the attack fits in 708", len(doc))
+	}
+	ts, _, err := Targets(context.Background(), Request{Query: doc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].Owner != "octo-org" || ts[0].Name != "private" {
+		t.Fatalf("targets %+v", ts)
+	}
+	allocs := func(fanout int) float64 {
+		d := fanOut(12, fanout)
+		return testing.AllocsPerRun(5, func() { _, _, _ = Targets(context.Background(), Request{Query: d}) })
+	}
+	// Allocations grow with the document's text (each spread is parsed),
+	// not with the selections it would expand to: 8^12 is 4^12 squared.
+	if a4, a8 := allocs(4), allocs(8); a8 > 2*a4 {
+		t.Errorf("allocations grow with the fan-out: %.0f at 4, %.0f at 8", a4, a8)
+	}
+}
+
+// TestWorkLimits: documents past the bounds are refused, and a request
+// whose client went away stops.
+func TestWorkLimits(t *testing.T) {
+	var wide strings.Builder
+	wide.WriteString("{")
+	for i := 0; i <= MaxVisits; i++ {
+		wide.WriteString(" a")
+	}
+	wide.WriteString(" }")
+	var many strings.Builder
+	many.WriteString("{")
+	for i := 0; i <= MaxTargets; i++ {
+		fmt.Fprintf(&many, ` r%d: repository(owner: "o", name: "r%d") { id }`, i, i)
+	}
+	many.WriteString(" }")
+	tokens := "{" + strings.Repeat(" a", MaxTokens) + " }"
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		doc  string
+		want string
+	}{
+		{"too many selections", context.Background(), wide.String(), "steps"},
+		{"too many resources", context.Background(), many.String(), "resources"},
+		{"too many tokens", context.Background(), tokens, "token"},
+		{"the client went away", cancelled, wide.String(), "canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Targets(tc.ctx, Request{Query: tc.doc})
+			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrBadRequest saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkFanOut shows the walk's cost flat in the fan-out: the same
+// twelve levels, spreading 2, 4 and 8 times (2^12 to 8^12 selections if
+// expanded).
+func BenchmarkFanOut(b *testing.B) {
+	for _, fanout := range []int{2, 4, 8} {
+		doc := fanOut(12, fanout)
+		b.Run(fmt.Sprintf("fanout=%d", fanout), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Targets(context.Background(), Request{Query: doc}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkTargets(b *testing.B) {
 	r := Request{Query: ghPRList, OperationName: "PullRequestList", Variables: map[string]any{"owner": "octo-org", "repo": "private", "limit": 30}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Targets(r); err != nil {
+		if _, _, err := Targets(context.Background(), r); err != nil {
 			b.Fatal(err)
 		}
 	}
