@@ -23,6 +23,8 @@ var reserved = map[string]bool{
 	"search": true, "session": true, "sessions": true, "settings": true,
 	"setup": true, "signup": true, "site": true, "sponsors": true,
 	"stafftools": true, "status": true, "storage": true, "users": true,
+	"topics": true, "trending": true, "collections": true, "stars": true,
+	"watching": true, "enterprise": true,
 }
 
 // Reserved returns the reserved top-level path names, for documentation.
@@ -34,30 +36,39 @@ func Reserved() []string {
 	return names
 }
 
-// resolveGit maps the paths outside the API prefix:
+// resolveGit maps the paths outside the API prefix. Every path under a
+// repository, /{owner}/{repo}[.git] and anything below it, is that
+// repository's resource (SPEC §3): a host may serve any of them (a stock
+// git http-backend serves the dumb protocol's objects/ and info/packs; a
+// raw. or codeload. host serves files at /{owner}/{repo}/{ref}/{path}).
 //
-//   - Git smart HTTP: /{owner}/{repo}[.git]/info/refs (a write with
-//     service=git-receive-pack, so a refused push fails where git shows the
-//     message), /git-upload-pack (a read, although a POST) and
-//     /git-receive-pack (a write).
-//   - Git LFS: /info/lfs/objects/batch (read or write by the body's
-//     operation), /info/lfs/objects/{oid} (basic transfers), /info/lfs/locks…
+//   - Git smart HTTP: info/refs (a write with service=git-receive-pack, so
+//     a refused push fails where git shows the message), git-upload-pack
+//     (a read, although a POST) and git-receive-pack (a write).
+//   - Git LFS: info/lfs/objects/batch (read or write by the body's
+//     operation), info/lfs/objects/{oid} (basic transfers), info/lfs/locks…
 //     (a write).
-//   - Web downloads: /{owner}/{repo}/raw/…, /archive/…, /releases/download/…,
-//     and /raw/{owner}/{repo}/….
+//   - Anything else (web downloads, dumb HTTP, pages): a read for GET and
+//     HEAD, a write for any other method.
 //
-// Anything else is the host's web UI, which does not take PATs: unscoped.
-func resolveGit(path, query string, access Access) Target {
+// The fixed names compare case-insensitively, as a host that routes them
+// so would read them. Only paths of fewer than two segments and the host's
+// own top-level pages (reserved) are unscoped.
+func resolveGit(path, query string, method string) Target {
+	access := Write
+	if method == "GET" || method == "HEAD" {
+		access = Read
+	}
 	var buf [5]string
 	seg := segments(path, buf[:])
 	t := Target{Scope: Unscoped, Surface: Git, Access: access}
-	if len(seg) < 3 {
+	if len(seg) < 2 {
 		return t
 	}
-	if seg[0] == "raw" {
+	if strings.EqualFold(seg[0], "raw") {
 		// /raw/{owner}/{repo}/{ref}/{path}: raw files when subdomain
 		// isolation is off.
-		if len(seg) < 4 {
+		if len(seg) < 3 {
 			return t
 		}
 		t = repoTarget(seg[1], seg[2], Web, access)
@@ -67,46 +78,45 @@ func resolveGit(path, query string, access Access) Target {
 	if reserved[strings.ToLower(seg[0])] {
 		return t
 	}
-	owner, repo := seg[0], strings.TrimSuffix(seg[1], ".git")
+	owner, repo := seg[0], seg[1]
+	if len(repo) > 4 && strings.EqualFold(repo[len(repo)-4:], ".git") {
+		repo = repo[:len(repo)-4]
+	}
 	if repo == "" {
 		return t
 	}
-	rest := seg[2]
-	if len(seg) > 3 {
-		rest = strings.Join(seg[2:], "/")
+	rest := ""
+	if len(seg) > 2 {
+		rest = strings.ToLower(strings.Join(seg[2:], "/"))
 	}
+	t = repoTarget(owner, repo, Git, access)
 	switch {
 	case rest == "info/refs":
-		t = repoTarget(owner, repo, Git, Read)
-		if access == Write || hasQueryParam(query, "service", "git-receive-pack") {
+		if hasQueryParam(query, "service", "git-receive-pack") {
 			t.Access = Write
 		}
 	case rest == "git-upload-pack":
 		// A POST, but a fetch: it reads.
-		t = repoTarget(owner, repo, Git, Read)
+		t.Access = Read
 	case rest == "git-receive-pack":
-		t = repoTarget(owner, repo, Git, Write)
+		t.Access = Write
 	case rest == "info/lfs/objects/batch":
-		t = repoTarget(owner, repo, LFS, Write)
+		t.Surface = LFS
 		t.BodyDecides = access == Write
-		if access == Read {
-			t.Access = Read
-		}
 	case strings.HasPrefix(rest, "info/lfs/objects/"):
 		// Basic transfers served by the host itself: GET downloads, PUT
 		// uploads, POST verifies an upload.
-		t = repoTarget(owner, repo, LFS, access)
-	case rest == "info/lfs/locks" || strings.HasPrefix(rest, "info/lfs/locks/"):
-		// Locks guard pushes; every lock route counts as a write.
-		t = repoTarget(owner, repo, LFS, Write)
+		t.Surface = LFS
 	case strings.HasPrefix(rest, "info/lfs"):
-		t = repoTarget(owner, repo, LFS, Write)
+		// Locks guard pushes; every lock route counts as a write, and so
+		// does any other LFS route.
+		t.Surface, t.Access = LFS, Write
 	case hasSegPrefix(rest, "raw"), hasSegPrefix(rest, "archive"), strings.HasPrefix(rest, "releases/download/"):
-		t = repoTarget(owner, repo, Web, access)
+		t.Surface = Web
 	}
-	// Git's and LFS's reads of a public repository are anonymous users'
-	// reads too; writes never are.
-	t.AnonReadable = t.Scope == Repository && t.Access == Read
+	// Reads of a public repository are anonymous users' reads too; writes
+	// never are.
+	t.AnonReadable = t.Access == Read
 	return t
 }
 

@@ -38,12 +38,25 @@ func TestResolveGitAndWeb(t *testing.T) {
 		{"raw host path", "GET", "/raw/octo-org/r/main/a.txt", repo(Web, Read)},
 		{"archive", "GET", "/octo-org/r/archive/refs/heads/main.zip", repo(Web, Read)},
 		{"release asset", "GET", "/octo-org/r/releases/download/v1/app.tgz", repo(Web, Read)},
-		{"release page is web UI", "GET", "/octo-org/r/releases/tag/v1", unscoped(Read)},
-		{"web UI page", "GET", "/octo-org/r/pulls", unscoped(Read)},
+		// Nothing under a repository is unscoped (SPEC §3).
+		{"release page", "GET", "/octo-org/r/releases/tag/v1", repo(Git, Read)},
+		{"web UI page", "GET", "/octo-org/r/pulls", repo(Git, Read)},
+		{"dumb HTTP pack list", "GET", "/octo-org/r.git/objects/info/packs", repo(Git, Read)},
+		{"dumb HTTP pack", "GET", "/octo-org/r.git/objects/pack/pack-1234.pack", repo(Git, Read)},
+		{"dumb HTTP HEAD", "GET", "/octo-org/r.git/HEAD", repo(Git, Read)},
+		{"dumb HTTP alternates", "HEAD", "/octo-org/r.git/objects/info/alternates", repo(Git, Read)},
+		{"unknown path written to", "PUT", "/octo-org/r.git/objects/ab/cdef", repo(Git, Write)},
+		{"OPTIONS is not a read here", "OPTIONS", "/octo-org/r.git/objects/info/packs", repo(Git, Write)},
+		{"raw. host: a file without /raw/", "GET", "/octo-org/r/main/README.md", repo(Git, Read)},
+		{"codeload. host: an archive", "GET", "/octo-org/r/zip/refs/heads/main", repo(Git, Read)},
+		{"the repository itself", "GET", "/octo-org/r", repo(Git, Read)},
+		{"the repository with .git", "GET", "/octo-org/r.git", repo(Git, Read)},
+		{"INFO/refs in capitals", "GET", "/octo-org/r.GIT/INFO/refs?service=git-receive-pack", repo(Git, Write)},
+		{"Git-Receive-Pack in other case", "POST", "/octo-org/r/Git-Receive-Pack", repo(Git, Write)},
+		{"an account page", "GET", "/octo-org", unscoped(Read)},
 		{"reserved: settings", "GET", "/settings/tokens/info/refs", unscoped(Read)},
 		{"reserved: login", "POST", "/login/oauth/access_token", unscoped(Write)},
 		{"reserved in other case", "GET", "/Organizations/x/info/refs", unscoped(Read)},
-		{"too short", "GET", "/octo-org/r", unscoped(Read)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,10 @@ type Resolver struct {
 	apiPrefix   string
 	graphqlPath string
 	uploadsPath string
+	// apiBase is the folder the API, GraphQL and uploads share ("/api"
+	// on GitHub Enterprise Server): any other path under it is refused
+	// to restricted tokens rather than taken for the web UI.
+	apiBase string
 }
 
 // NewResolver returns a resolver for a host whose REST API lives under
@@ -46,6 +50,7 @@ func NewResolver(apiPrefix string) (*Resolver, error) {
 		base := apiPrefix[:strings.LastIndexByte(apiPrefix, '/')]
 		r.graphqlPath = base + "/graphql"
 		r.uploadsPath = base + "/uploads"
+		r.apiBase = base
 	}
 	return r, nil
 }
@@ -76,15 +81,15 @@ func (r *Resolver) resolve(req *http.Request) (Target, error) {
 	if err := checkPath(path, req.URL.RawPath); err != nil {
 		return Target{}, err
 	}
-	access := methodAccess(req.Method)
-	if rest, ok := cutPrefix(path, r.apiPrefix); ok {
-		if r.apiPrefix == "" && strings.EqualFold(rest, r.graphqlPath) {
-			return graphqlTarget(access), nil
-		}
-		return r.resolveREST(req.Method, rest, access), nil
+	if err := checkParams(req); err != nil {
+		return Target{}, err
 	}
-	if strings.EqualFold(path, r.graphqlPath) {
+	access := methodAccess(req.Method)
+	if r.isGraphQL(path) {
 		return graphqlTarget(access), nil
+	}
+	if rest, ok := cutPrefix(path, r.apiPrefix); ok {
+		return r.resolveREST(req.Method, rest, access), nil
 	}
 	if r.uploadsPath != "" {
 		if rest, ok := cutPrefix(path, r.uploadsPath); ok {
@@ -92,10 +97,60 @@ func (r *Resolver) resolve(req *http.Request) (Target, error) {
 			return r.resolveREST(req.Method, rest, access), nil
 		}
 	}
+	if r.apiBase != "" {
+		if _, ok := cutPrefix(path, r.apiBase); ok {
+			// /api/graphql/x, /api/v4/…: the host may serve it, the
+			// gateway does not know it.
+			return Target{Scope: Undetermined, Surface: REST, Access: access,
+				Why: "a path under " + r.apiBase + "/ that is neither the REST API, GraphQL nor uploads"}, nil
+		}
+	}
 	if r.apiPrefix == "" {
 		return Target{Scope: Unscoped, Access: access}, nil
 	}
-	return resolveGit(path, req.URL.RawQuery, access), nil
+	return resolveGit(path, req.URL.RawQuery, req.Method), nil
+}
+
+// isGraphQL reports whether a path is a spelling of the GraphQL path that
+// a host's router may accept: another case, a trailing slash, a format
+// suffix (/api/graphql.json, as Rails routes it). Paths with ";"
+// parameters never get here: checkParams refuses them.
+func (r *Resolver) isGraphQL(path string) bool {
+	if len(path) < len(r.graphqlPath) || !strings.EqualFold(path[:len(r.graphqlPath)], r.graphqlPath) {
+		return false
+	}
+	rest := path[len(r.graphqlPath):]
+	if rest == "" || rest == "/" {
+		return true
+	}
+	// A format suffix: ".json", ".xml", … one segment of letters and digits.
+	if rest[0] != '.' {
+		return false
+	}
+	rest = strings.TrimSuffix(rest[1:], "/")
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return rest != ""
+}
+
+// checkParams refuses what one server reads as routing and another as
+// data: a literal ";" in the path, which some servers and frameworks
+// (Tomcat, older Rack) treat as the start of path parameters and strip
+// before routing, and an encoded NUL in the query, which git http-backend
+// decodes and then reads as the end of the string
+// (service=git-receive-pack%00 is a push to it, and not to the gateway's
+// comparison).
+func checkParams(req *http.Request) error {
+	if strings.IndexByte(req.URL.Path, ';') >= 0 && strings.IndexByte(req.URL.EscapedPath(), ';') >= 0 {
+		return fmt.Errorf("%w: contains \";\", which some servers read as path parameters", ErrBadPath)
+	}
+	if strings.Contains(req.URL.RawQuery, "%00") {
+		return fmt.Errorf("%w: the query contains an encoded NUL", ErrBadPath)
+	}
+	return nil
 }
 
 // methodOverrides are the headers frameworks read as the real method of a
@@ -152,16 +207,16 @@ func validName(s string) bool {
 // client shows.
 func (r *Resolver) Surface(req *http.Request) Surface {
 	path := req.URL.Path
-	if path == r.graphqlPath || r.apiPrefix != "" && path == r.apiPrefix+"/graphql" {
+	if r.isGraphQL(path) {
 		return GraphQL
 	}
 	if _, ok := cutPrefix(path, r.apiPrefix); ok || r.apiPrefix == "" {
 		return REST
 	}
-	if _, ok := cutPrefix(path, r.uploadsPath); ok && r.uploadsPath != "" {
+	if _, ok := cutPrefix(path, r.apiBase); ok && r.apiBase != "" {
 		return REST
 	}
-	if strings.Contains(path, "/info/lfs/") {
+	if strings.Contains(strings.ToLower(path), "/info/lfs/") {
 		return LFS
 	}
 	return Git
@@ -268,14 +323,33 @@ func segments(path string, buf []string) []string {
 // resolveREST matches the path against the published operations; a path
 // GitHub does not publish falls back to the rule of its family, never
 // public.
+//
+// Published routes are lowercase. A path that matches only when lowercased
+// (/REPOS/{owner}/{repo}) 404s on a host that routes by case and is that
+// route on one that does not, so it resolves as the route, never as
+// unscoped, and never as public.
 func (r *Resolver) resolveREST(method, rest string, access Access) Target {
 	var caps [8]string
 	if op, exact := r.table.match(method, rest, &caps); op != nil {
 		return op.target(&caps, access, exact)
 	}
+	if hasUpper(rest) {
+		t := r.resolveREST(method, strings.ToLower(rest), access)
+		t.AnonReadable = false
+		return t
+	}
 	t := fallbackREST(rest, access)
 	t.AnonReadable = false
 	return t
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // fallbackREST places paths GitHub does not publish by their family.

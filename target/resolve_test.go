@@ -62,7 +62,20 @@ func TestResolve(t *testing.T) {
 		{"meta", ghes, "GET", "/api/v3/meta", Target{Scope: Unscoped, Access: Read}},
 		{"graphql", ghes, "POST", "/api/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"upload", ghes, "POST", "/api/uploads/repos/octo-org/r/releases/1/assets?name=a", Target{Scope: Repository, Access: Write, Owner: "octo-org", Name: "r"}},
-		{"prefix boundary", ghes, "GET", "/api/v3x/repos/a/b", Target{Scope: Unscoped, Surface: Git, Access: Read}},
+		{"prefix boundary", ghes, "GET", "/api/v3x/repos/a/b", Target{Scope: Undetermined, Surface: REST, Access: Read, Why: "a path under /api/ that is neither the REST API, GraphQL nor uploads"}},
+		// Every spelling of the GraphQL path a router may accept.
+		{"graphql with a trailing slash", ghes, "POST", "/api/graphql/", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		{"graphql with a format suffix", ghes, "POST", "/api/graphql.json", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		{"graphql with a suffix and a slash", ghes, "POST", "/api/graphql.xml/", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		{"graphql in other case", ghes, "GET", "/API/GraphQL", Target{Scope: Undetermined, Surface: GraphQL, Access: Read}},
+		{"dotcom graphql.json", dotcom, "POST", "/GRAPHQL.json", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
+		// Anything else under /api/ is not the web UI.
+		{"below graphql", ghes, "POST", "/api/graphql/x", Target{Scope: Undetermined, Surface: REST, Access: Write, Why: "a path under /api/ that is neither the REST API, GraphQL nor uploads"}},
+		{"another API version", ghes, "GET", "/api/v4/repos/a/b", Target{Scope: Undetermined, Surface: REST, Access: Read, Why: "a path under /api/ that is neither the REST API, GraphQL nor uploads"}},
+		{"the API folder", ghes, "GET", "/api", Target{Scope: Undetermined, Surface: REST, Access: Read, Why: "a path under /api/ that is neither the REST API, GraphQL nor uploads"}},
+		// Routes written in other case resolve as the route, never public.
+		{"REPOS in capitals", ghes, "GET", "/api/v3/REPOS/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r"}},
+		{"Orgs in other case", ghes, "GET", "/api/v3/Orgs/Octo-Org/repos", Target{Scope: Organization, Access: Read, Owner: "octo-org"}},
 		{"dotcom repository", dotcom, "GET", "/repos/octo-org/r", Target{Scope: Repository, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
 		{"dotcom graphql", dotcom, "POST", "/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"git ref discovery for fetch", ghes, "GET", "/octo-org/r.git/info/refs?service=git-upload-pack", Target{Scope: Repository, Surface: Git, Access: Read, Owner: "octo-org", Name: "r", AnonReadable: true}},
@@ -105,6 +118,14 @@ func TestResolveRefusesAmbiguousPaths(t *testing.T) {
 		"/api/v3/orgs/octo%20org",
 		"/api/v3/orgs/open-org/teams/core/repos/octo%E2%80%90org/r",
 		"relative/path",
+		// ";" starts path parameters for some servers, which strip them
+		// before routing; an encoded NUL ends a C string.
+		"/api/v3/repos/octo-org/private;x=public",
+		"/api/v3/repos;/octo-org/private",
+		"/api/graphql;format=json",
+		"/octo-org/private.git/info/refs;x?service=git-receive-pack",
+		"/octo-org/public.git/info/refs?service=git-receive-pack%00",
+		"/api/v3/repos/octo-org/r?q=%00",
 	} {
 		t.Run(u, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)

@@ -360,13 +360,17 @@ func (h *Host) graphql(w http.ResponseWriter, r *http.Request) {
 }
 
 // gitPath splits /{owner}/{repo}[.git]/{rest} for the Git and LFS routes.
+// Under /{owner}/{repo}.git every path goes to git http-backend, as a
+// stock deployment of it does, so the dumb protocol's HEAD, objects/… and
+// info/packs are served too.
 func gitPath(p string) (owner, repo, rest string, ok bool) {
 	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 3)
 	if len(parts) < 3 {
 		return "", "", "", false
 	}
 	rest = parts[2]
-	if rest != "info/refs" && rest != "git-upload-pack" && rest != "git-receive-pack" && !strings.HasPrefix(rest, "info/lfs/") {
+	if rest != "info/refs" && rest != "git-upload-pack" && rest != "git-receive-pack" && !strings.HasPrefix(rest, "info/lfs/") &&
+		!strings.HasSuffix(parts[1], ".git") {
 		return "", "", "", false
 	}
 	return parts[0], strings.TrimSuffix(parts[1], ".git"), rest, true
