@@ -196,11 +196,7 @@ func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 	}
 	switch tgt.Scope {
 	case target.Undetermined:
-		if p == nil {
-			return d.with(Unavailable, ReasonNoFeed, "")
-		}
-		d.Detail = tgt.Why
-		return d.with(Deny, ReasonUndetermined, p.enterprise.Slug)
+		return undetermined(p, d, tgt.Why)
 	case target.Enterprise:
 		if p == nil {
 			return d.with(Unavailable, ReasonNoFeed, "")
@@ -212,9 +208,14 @@ func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 			if !res.Known {
 				return d.with(NeedResource, ReasonNone, "")
 			}
+			if res.OwnerLogin == "" {
+				// The lookup cannot see whose it is (a 404 for the id): the
+				// request's own token may well see it.
+				return undetermined(p, d, whyNoOwner)
+			}
 			login = res.OwnerLogin
 			if res.OwnerType != target.OwnerOrganization {
-				// An id that names no organization: the host answers 404.
+				// An id that names a user: no organization's policy.
 				return d.with(Allow, ReasonNotGoverned, "")
 			}
 		}
@@ -234,12 +235,31 @@ func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 		if login == "" {
 			login = tgt.Owner
 		}
+		if login == "" {
+			// Named by id, and the lookup cannot see whose it is. An owner
+			// is never taken to be empty: the empty organization would
+			// be ungoverned and let everything through.
+			return undetermined(p, d, whyNoOwner)
+		}
 		public := tgt.Access == target.Read && tgt.AnonReadable &&
 			(tgt.Scope == target.User || res.Visibility == target.VisibilityPublic)
 		return decideOrg(p, d, tok, login, public)
 	}
 	// A scope this version does not know: refuse rather than guess.
 	return d.with(Deny, ReasonUndetermined, "")
+}
+
+// whyNoOwner is the detail of a target whose owner the lookup cannot learn.
+const whyNoOwner = "a resource named by id whose owner the lookup cannot see"
+
+// undetermined refuses a target that cannot be worked out; Decide reaches
+// it only for a token some restriction could apply to (SPEC §3, §4).
+func undetermined(p *Policy, d Decision, why string) Decision {
+	if p == nil {
+		return d.with(Unavailable, ReasonNoFeed, "")
+	}
+	d.Detail = why
+	return d.with(Deny, ReasonUndetermined, p.enterprise.Slug)
 }
 
 func (d Decision) with(o Outcome, r Reason, subject string) Decision {
