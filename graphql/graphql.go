@@ -147,6 +147,12 @@ func (w *walker) add(t target.Target) {
 	if w.seen[t] {
 		return
 	}
+	// A name no host accepts (a 70,000-character repository name the host
+	// answers 414 for) would only fail its lookup, or fill the cache.
+	if err := target.CheckNames(t); err != nil {
+		w.err = fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return
+	}
 	if len(w.targets) == MaxTargets {
 		w.err = errTooManyTargets
 		return
@@ -348,20 +354,20 @@ func (w *walker) args(key string, v any, depth int) {
 			w.node(v, false)
 		case argLogin:
 			if v == "" {
-				w.undetermined(key + " is empty")
+				w.undetermined(short(key) + " is empty")
 				return
 			}
 			w.add(target.Target{Scope: target.User, Owner: v})
 		case argEnterpriseSlug:
 			if v == "" {
-				w.undetermined(key + " is empty")
+				w.undetermined(short(key) + " is empty")
 				return
 			}
 			w.add(target.Target{Scope: target.Enterprise, Owner: v})
 		case argNameWithOwner:
 			owner, name, ok := strings.Cut(v, "/")
 			if !ok || owner == "" || name == "" {
-				w.undetermined(fmt.Sprintf("%s %q is not owner/name", key, v))
+				w.undetermined(fmt.Sprintf("%s %s is not owner/name", key, short(v)))
 				return
 			}
 			w.add(target.Target{Scope: target.Repository, Owner: owner, Name: name})
@@ -395,7 +401,7 @@ func (w *walker) publicRead(f *ast.Field) bool {
 func (w *walker) resource(raw string) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		w.undetermined(fmt.Sprintf("resource url %q cannot be parsed", raw))
+		w.undetermined(fmt.Sprintf("resource url %s cannot be parsed", short(raw)))
 		return
 	}
 	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
@@ -407,7 +413,7 @@ func (w *walker) resource(raw string) {
 	case len(segs) == 1 && segs[0] != "":
 		w.add(target.Target{Scope: target.User, Owner: segs[0]})
 	default:
-		w.undetermined(fmt.Sprintf("resource url %q names no repository or account", raw))
+		w.undetermined(fmt.Sprintf("resource url %s names no repository or account", short(raw)))
 	}
 }
 

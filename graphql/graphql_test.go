@@ -130,6 +130,8 @@ func TestBadRequests(t *testing.T) {
 		"fragment cycle":         {Query: cycle},
 		"unknown fragment":       {Query: `{ ...missing }`},
 		"too deep":               {Query: deep},
+		"a name no host accepts": {Query: `{ repository(owner: "octo-org", name: "` + strings.Repeat("x", 70000) + `") { id } }`},
+		"a login with a space":   {Query: `{ organization(login: "octo org") { id } }`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := Targets(context.Background(), r); !errors.Is(err, ErrBadRequest) {

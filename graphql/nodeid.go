@@ -26,15 +26,15 @@ func NodeTarget(id string, access target.Access) (t target.Target, ok bool, why 
 	if prefix, rest, found := strings.Cut(id, "_"); found && prefix != "" && isUpperAlnum(prefix) {
 		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(rest, "="))
 		if err != nil {
-			return t, false, fmt.Sprintf("node ID %q is not valid base64", id)
+			return t, false, fmt.Sprintf("node ID %s is not valid base64", short(id))
 		}
 		var parts []any
 		if err := msgpack.Unmarshal(raw, &parts); err != nil || len(parts) < 2 {
-			return t, false, fmt.Sprintf("node ID %q cannot be decoded", id)
+			return t, false, fmt.Sprintf("node ID %s cannot be decoded", short(id))
 		}
 		dbID, ok := asInt(parts[1])
 		if !ok || dbID <= 0 {
-			return t, false, fmt.Sprintf("node ID %q carries no database id", id)
+			return t, false, fmt.Sprintf("node ID %s carries no database id", short(id))
 		}
 		switch {
 		case prefix == "U" && len(parts) == 2:
@@ -46,21 +46,21 @@ func NodeTarget(id string, access target.Access) (t target.Target, ok bool, why 
 		case len(parts) >= 3 && repositoryOwned[prefix]:
 			return idTarget(target.Repository, target.IDRepository, dbID, access), true, ""
 		}
-		return t, false, fmt.Sprintf("node ID %q (%s_) names an object whose owner cannot be looked up", id, prefix)
+		return t, false, fmt.Sprintf("node ID %s (%s_) names an object whose owner cannot be looked up", short(id), prefix)
 	}
 	raw, err := base64.StdEncoding.DecodeString(id)
 	if err != nil {
-		return t, false, fmt.Sprintf("node ID %q is neither a legacy nor a new-form ID", id)
+		return t, false, fmt.Sprintf("node ID %s is neither a legacy nor a new-form ID", short(id))
 	}
 	n, rest, found := strings.Cut(string(raw), ":")
 	size, err := strconv.Atoi(n)
 	if !found || err != nil || size <= 0 || size > len(rest) {
-		return t, false, fmt.Sprintf("node ID %q is not a legacy ID", id)
+		return t, false, fmt.Sprintf("node ID %s is not a legacy ID", short(id))
 	}
 	typ, digits := rest[:size], rest[size:]
 	dbID, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil || dbID <= 0 {
-		return t, false, fmt.Sprintf("legacy node ID %q has no database id", id)
+		return t, false, fmt.Sprintf("legacy node ID %s has no database id", short(id))
 	}
 	switch typ {
 	case "User":
@@ -70,7 +70,7 @@ func NodeTarget(id string, access target.Access) (t target.Target, ok bool, why 
 	case "Repository":
 		return idTarget(target.Repository, target.IDRepository, dbID, access), true, ""
 	}
-	return t, false, fmt.Sprintf("legacy node ID %q names a %s, whose owner cannot be looked up", id, typ)
+	return t, false, fmt.Sprintf("legacy node ID %s names a %s, whose owner cannot be looked up", short(id), typ)
 }
 
 // repositoryOwned lists the new-form prefixes of objects that live in a
@@ -120,4 +120,15 @@ func isUpperAlnum(s string) bool {
 		}
 	}
 	return true
+}
+
+// short quotes a value the client sent for a reason the gateway gives,
+// cut to 64 bytes with a marker: a node ID or URL may be as large as the
+// body, and the reason is echoed in the answer and kept in the record.
+func short(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:n]) + "…(truncated)"
 }

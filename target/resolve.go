@@ -70,7 +70,7 @@ func (r *Resolver) Resolve(req *http.Request) (Target, error) {
 		// A method override header names a write: the host may act on it.
 		t.Access, t.AnonReadable = Write, false
 	}
-	if err := checkNames(t); err != nil {
+	if err := CheckNames(t); err != nil {
 		return Target{}, err
 	}
 	return t, nil
@@ -178,16 +178,25 @@ func overridden(req *http.Request) bool {
 	return false
 }
 
-// checkNames refuses owners and repository names with characters GitHub
-// does not allow in them (letters, digits, "-", "_", "."): percent-encoded
-// bytes, Unicode look-alikes and the like could be normalised by the host
-// into a name the gateway did not check.
-func checkNames(t Target) error {
+// MaxNameLength bounds owners (logins, enterprise slugs) and repository
+// names: GitHub allows 39 characters in a login and 100 in a repository
+// name. A longer name names nothing a host serves, and would only make
+// lookups and cache entries large.
+const MaxNameLength = 100
+
+// CheckNames refuses owners and repository names with characters GitHub
+// does not allow in them (letters, digits, "-", "_", ".") or longer than
+// MaxNameLength: percent-encoded bytes, Unicode look-alikes and the like
+// could be normalised by the host into a name the gateway did not check.
+func CheckNames(t Target) error {
 	if !validName(t.Owner) || !validName(t.Name) {
 		return fmt.Errorf("%w: an owner or repository name has characters GitHub does not allow", ErrBadPath)
 	}
+	if len(t.Owner) > MaxNameLength || len(t.Name) > MaxNameLength {
+		return fmt.Errorf("%w: an owner or repository name longer than %d characters", ErrBadPath, MaxNameLength)
+	}
 	if t.Also != nil {
-		return checkNames(*t.Also)
+		return CheckNames(*t.Also)
 	}
 	return nil
 }

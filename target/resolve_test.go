@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -126,6 +127,9 @@ func TestResolveRefusesAmbiguousPaths(t *testing.T) {
 		"/octo-org/private.git/info/refs;x?service=git-receive-pack",
 		"/octo-org/public.git/info/refs?service=git-receive-pack%00",
 		"/api/v3/repos/octo-org/r?q=%00",
+		// No host serves a name this long; it would only make lookups and
+		// cache entries large.
+		"/api/v3/repos/octo-org/" + strings.Repeat("r", 101),
 	} {
 		t.Run(u, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)
