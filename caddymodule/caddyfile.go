@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		feed_cache       <file>|off
 //		feed_ca          <ca.pem>
 //		feed_client_cert <cert.pem> <key.pem>
+//		feed_max_size    <size>
 //		lookup         <url>
 //		lookup_token   <token>
 //		lookup_app     <app_id> <installation_id> <private_key_file>
@@ -159,6 +160,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "cache_ttl":
 				h.CacheTTL = caddy.Duration(dur)
 			}
+		case "feed_max_size":
+			// Given twice, which one holds would depend on the order.
+			if h.FeedMaxSize != 0 {
+				return d.Errf("feed_max_size is given twice")
+			}
+			// (A size past MaxInt64 turns negative as an int64.)
+			n, err := humanize.ParseBytes(val)
+			if err != nil || int64(n) <= 0 {
+				return d.Errf("feed_max_size %q: want a size such as 256MiB", val)
+			}
+			h.FeedMaxSize = int64(n)
 		case "lfs_batch_limit":
 			n, err := humanize.ParseBytes(val)
 			if err != nil || n == 0 || n > 1<<30 {
@@ -178,7 +190,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // knownSubdirective lists the subdirectives that take one value.
 var knownSubdirective = map[string]bool{
-	"feed": true, "feed_key": true, "feed_cache": true, "feed_ca": true, "feed_timeout": true, "feed_refresh": true, "lookup": true, "lookup_token": true,
+	"feed": true, "feed_key": true, "feed_cache": true, "feed_ca": true, "feed_timeout": true, "feed_refresh": true, "feed_max_size": true, "lookup": true, "lookup_token": true,
 	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
 	"api_prefix": true, "mode": true, "lfs_batch_limit": true,
 	"webhook_path": true, "webhook_secret": true,

@@ -77,6 +77,9 @@ type feedSettings struct {
 	CA         string        `json:"ca,omitempty"`
 	ClientCert string        `json:"client_cert,omitempty"`
 	ClientKey  string        `json:"client_key,omitempty"`
+	// MaxSize is omitted at its default, so that the default keeps the
+	// pool key it had before the setting existed.
+	MaxSize int64 `json:"max_size,omitempty"`
 }
 
 func isURL(s string) bool {
@@ -103,6 +106,12 @@ func (h *Handler) feedSettings(repl *caddy.Replacer) (feedSettings, []byte, erro
 	}
 	if s.Timeout <= 0 {
 		s.Timeout = 60 * time.Second
+	}
+	switch {
+	case h.FeedMaxSize < 0:
+		return s, nil, fmt.Errorf("feed_max_size %d: want a positive number of bytes", h.FeedMaxSize)
+	case h.FeedMaxSize != policyfeed.DefaultMaxSize:
+		s.MaxSize = h.FeedMaxSize
 	}
 	switch cache := repl.ReplaceAll(h.FeedCache, ""); cache {
 	case "off":
@@ -152,6 +161,7 @@ func startFeed(s feedSettings, keyPEM []byte, log *zap.Logger) (*feedState, stri
 		f := &feedState{key: key, store: store, watcher: w, source: src.String(), cancel: stop, done: make(chan struct{})}
 		w.OnResult = f.onResult(feedResult(src.String(), store))
 		w.CachePath = s.Cache
+		w.MaxSize = s.MaxSize
 		if keyPEM != nil {
 			v, err := policyfeed.NewVerifier(keyPEM)
 			if err != nil {

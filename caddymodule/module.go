@@ -58,6 +58,11 @@ type Handler struct {
 	// server that requires mutual TLS.
 	FeedClientCert string `json:"feed_client_cert,omitempty"`
 	FeedClientKey  string `json:"feed_client_key,omitempty"`
+	// FeedMaxSize bounds the feed in bytes, fetched or cached: a larger
+	// one is refused, before it is read when its size is announced.
+	// Default 256 MiB: real feeds are a few megabytes, and a signed feed
+	// of a million tokens is 243 MiB.
+	FeedMaxSize int64 `json:"feed_max_size,omitempty"`
 
 	// Lookup is the host's REST API root, asked who owns a resource and
 	// whether it is public, e.g. https://ghes.internal/api/v3.

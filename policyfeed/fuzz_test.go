@@ -1,6 +1,7 @@
 package policyfeed
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -30,6 +31,39 @@ func FuzzParse(f *testing.F) {
 		o2, t2 := again.Counts()
 		if o1 != o2 || t1 != t2 {
 			t.Fatal("parsing again gave other counts")
+		}
+	})
+}
+
+// FuzzReadFeed checks that refusing a feed while it is read never refuses
+// what Load would accept, and passes on what it does not refuse unchanged,
+// with a key and without. (More than 4 KiB of white space before a feed is
+// the one refusal Load does not share.)
+func FuzzReadFeed(f *testing.F) {
+	k := keysOnce(f)
+	v := ecVerifier(f)
+	signed := mustSign(f, `{"version": 1}`, k.ec, false)
+	f.Add(signed)
+	f.Add(append([]byte("\n"), signed...))
+	f.Add([]byte(`{"version": 1}`))
+	f.Add([]byte(`eyJhbGciOiJub25lIn0.eyJ2ZXJzaW9uIjoxfQ.`))
+	f.Add([]byte("abc.def ghi"))
+	f.Add([]byte("<html>"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data)-len(bytes.TrimLeft(data, " \t\r\n")) > maxLeadingSpace {
+			return
+		}
+		for _, v := range []*Verifier{nil, v} {
+			got, err := readFeed(bytes.NewReader(data), -1, Expect{Verifier: v})
+			if err != nil {
+				if _, loadErr := Load(data, v); loadErr == nil {
+					t.Fatalf("refused %v a feed Load accepts", err)
+				}
+				continue
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("passed on other bytes than it read")
+			}
 		}
 	})
 }

@@ -11,11 +11,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,11 +55,11 @@ func TestHTTPSourceETag(t *testing.T) {
 	defer srv.Close()
 	src := newHTTPSource(t, srv.URL+"/feed?token=secret")
 	ctx := context.Background()
-	if _, changed, err := src.Fetch(ctx); err != nil || !changed {
+	if _, changed, err := src.Fetch(ctx, Expect{}); err != nil || !changed {
 		t.Fatalf("first fetch: changed=%v err=%v", changed, err)
 	}
 	for range 3 {
-		if _, changed, err := src.Fetch(ctx); err != nil || changed {
+		if _, changed, err := src.Fetch(ctx, Expect{}); err != nil || changed {
 			t.Fatalf("unchanged feed: changed=%v err=%v", changed, err)
 		}
 	}
@@ -62,14 +67,14 @@ func TestHTTPSourceETag(t *testing.T) {
 		t.Errorf("200s %d, 304s %d; want 1 and 3", fs.OK.Load(), fs.NotModified.Load())
 	}
 	fs.Publish([]byte(`{"version": 2}`))
-	if data, changed, err := src.Fetch(ctx); err != nil || !changed || string(data) != `{"version": 2}` {
+	if data, changed, err := src.Fetch(ctx, Expect{}); err != nil || !changed || string(data) != `{"version": 2}` {
 		t.Fatalf("changed feed: %q changed=%v err=%v", data, changed, err)
 	}
 	if got := src.String(); got != srv.URL+"/feed" {
 		t.Errorf("String() = %q: the query may hold a secret", got)
 	}
 	fs.SetDown(true)
-	if _, _, err := src.Fetch(ctx); err == nil {
+	if _, _, err := src.Fetch(ctx, Expect{}); err == nil {
 		t.Fatal("fetch from a failing server succeeded")
 	}
 }
@@ -127,7 +132,7 @@ func TestHTTPSourceMutualTLS(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, _, err = (&HTTPSource{URL: srv.URL, Client: c}).Fetch(context.Background())
+		_, _, err = (&HTTPSource{URL: srv.URL, Client: c}).Fetch(context.Background(), Expect{})
 		return err
 	}
 	ca := filepath.Join(dir, "ca.pem")
@@ -377,4 +382,315 @@ func TestSwapUnderConcurrentDecisions(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("%d decisions across 30 swaps", decisions.Load())
+}
+
+// countingTransport counts the response body bytes the client reads: what a
+// source took from the network, whatever the kernel buffered beyond it.
+type countingTransport struct {
+	rt   http.RoundTripper
+	read *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(r)
+	if resp != nil {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: c.read}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// streamFeed answers with prefix, then fill repeated, n bytes in all,
+// generated as it goes so the test holds none of it. It stops when the
+// client hangs up, and counts what it wrote. With announce it sends a
+// Content-Length of n, flushes the headers and writes nothing until the
+// client hangs up: a client that read the body would wait for it.
+func streamFeed(prefix, fill string, n int64, announce bool, wrote *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if announce {
+			w.Header().Set("Content-Length", fmt.Sprint(n))
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		src := &repeatReader{prefix: []byte(prefix), fill: []byte(fill), n: n}
+		buf := make([]byte, 64<<10)
+		for r.Context().Err() == nil {
+			k, err := src.Read(buf)
+			if err != nil {
+				return
+			}
+			k, err = w.Write(buf[:k])
+			wrote.Add(int64(k))
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestHTTPSourceBoundsMemory is issue 13's story: a feed URL serving 900 MB
+// of junk, with feed_key set, used to be read whole before its signature
+// was looked at, taking the gateway to 2.2 GB every 30 seconds. A source
+// that is hostile or broken must not be able to exhaust memory: junk is
+// refused after its first bytes, a JWS whose header is good but whose body
+// is junk where the junk starts, a feed that is too large at the bound,
+// and one whose Content-Length is too large before its body is read.
+func TestHTTPSourceBoundsMemory(t *testing.T) {
+	v := ecVerifier(t)
+	es256 := b64(`{"alg":"ES256","typ":"JWT"}`)
+	// Junk: bytes of a fixed random block, as a broken proxy or a wrong
+	// file would serve.
+	junk := make([]byte, 1<<20)
+	_, _ = mrand.NewChaCha8([32]byte{13}).Read(junk)
+	junk[0] = 0xff // not "{" nor base64url, whatever the seed
+	const junkSize = 900_000_000
+	tests := []struct {
+		name     string
+		prefix   string
+		fill     string
+		announce bool // send Content-Length and no body
+		exp      Expect
+		wantErr  error
+		wantMsg  string
+		maxRead  int64
+	}{
+		{name: "900 MB of junk with a key", fill: string(junk), exp: Expect{Verifier: v},
+			wantErr: ErrBadSignature, wantMsg: "neither JSON nor a compact JWS", maxRead: firstRead},
+		{name: "900 MB of junk without a key", fill: string(junk),
+			wantErr: ErrInvalidFeed, wantMsg: "neither JSON nor a compact JWS", maxRead: firstRead},
+		{name: "a good JWS header, then endless junk", prefix: es256 + ".", fill: string(junk), exp: Expect{Verifier: v},
+			wantErr: ErrBadSignature, wantMsg: "is not base64url", maxRead: firstRead},
+		{name: "a good JWS header, then endless base64url", prefix: es256 + ".", fill: "QUFB", exp: Expect{Verifier: v, MaxSize: 8 << 20},
+			wantErr: ErrTooLarge, wantMsg: "larger than 8388608 bytes", maxRead: 8<<20 + 1},
+		{name: "an unsigned feed of 900 MB with a key", prefix: `{"version": 1, "tokens": [`, fill: `{"sha256": "x"},`, exp: Expect{Verifier: v},
+			wantErr: ErrUnsigned, maxRead: firstRead},
+		{name: "a JSON feed of 900 MB without a key, 8 MiB bound", prefix: `{"version": 1, "tokens": [`, fill: `{"sha256": "x"},`, exp: Expect{MaxSize: 8 << 20},
+			wantErr: ErrTooLarge, wantMsg: "larger than 8388608 bytes", maxRead: 8<<20 + 1},
+		{name: "Content-Length of 900 MB", announce: true, exp: Expect{Verifier: v},
+			wantErr: ErrTooLarge, wantMsg: "900000000 bytes, larger than 268435456 bytes", maxRead: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var wrote, read atomic.Int64
+			srv := httptest.NewServer(streamFeed(tc.prefix, tc.fill, junkSize, tc.announce, &wrote))
+			defer srv.Close()
+			src := newHTTPSource(t, srv.URL)
+			src.Client.Transport = countingTransport{rt: src.Client.Transport, read: &read}
+			var err error
+			use := measure(func() { _, _, err = src.Fetch(context.Background(), tc.exp) })
+			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("Fetch = %v, want %v with %q", err, tc.wantErr, tc.wantMsg)
+			}
+			t.Logf("refused after reading %d bytes (server wrote %d) in %v; heap peak +%.1f MiB, allocated %.1f MiB",
+				read.Load(), wrote.Load(), use.took.Round(time.Millisecond), float64(use.peak)/(1<<20), float64(use.total)/(1<<20))
+			if read.Load() > tc.maxRead {
+				t.Errorf("read %d bytes before refusing, want at most %d", read.Load(), tc.maxRead)
+			}
+			if tc.announce && wrote.Load() != 0 {
+				t.Errorf("the server wrote %d bytes of body, want none", wrote.Load())
+			}
+			if use.peak > 32<<20 {
+				t.Errorf("the heap grew by %d bytes, want less than 32 MiB", use.peak)
+			}
+		})
+	}
+}
+
+// TestHTTPSourceRefusalReportedOnce: a refused feed that stays on the server
+// is reported once, like an unchanged feed, not at every poll; a good one
+// then goes through.
+func TestHTTPSourceRefusalReportedOnce(t *testing.T) {
+	k := keysOnce(t)
+	v := ecVerifier(t)
+	fs := newFeedServer([]byte(`{"version": 1}`))
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	src := newHTTPSource(t, srv.URL)
+	exp := Expect{Verifier: v}
+	steps := []struct {
+		name        string
+		publish     []byte
+		wantErr     error
+		wantChanged bool
+	}{
+		{name: "unsigned feed with a key", wantErr: ErrUnsigned},
+		{name: "the same again: a 304"},
+		{name: "signed", publish: mustSign(t, `{"version": 2}`, k.ec, false), wantChanged: true},
+		{name: "too large", publish: mustSign(t, `{"version": 3, "enterprise": {"slug": "a very long slug"}}`, k.ec, false), wantErr: ErrTooLarge},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.publish != nil {
+				fs.Publish(st.publish)
+			}
+			if st.wantErr == ErrTooLarge {
+				exp.MaxSize = 100
+			}
+			_, changed, err := src.Fetch(context.Background(), exp)
+			if !errors.Is(err, st.wantErr) || (err == nil) != (st.wantErr == nil) || changed != st.wantChanged {
+				t.Fatalf("Fetch = changed %v, %v; want changed %v, %v", changed, err, st.wantChanged, st.wantErr)
+			}
+		})
+	}
+	if n := fs.NotModified.Load(); n != 1 {
+		t.Errorf("%d answers 304, want 1: the refused feed's ETag is sent back", n)
+	}
+}
+
+// TestHTTPClientRedirects: whoever answers the feed URL may move it on its
+// own origin, and nowhere else. A redirect to another host or port could
+// point the gateway at an internal service, one from https to http would
+// fetch the feed in clear, and with mTLS either would present the client
+// certificate to a server that has no business seeing it; the other origin
+// must not even be connected to.
+func TestHTTPClientRedirects(t *testing.T) {
+	dir, serverCert, caPool := tlsFiles(t)
+	feed := []byte(`{"version": 1}`)
+	// other is the origin a redirect must not reach; it counts the
+	// connections made to it.
+	type other struct {
+		srv   *httptest.Server
+		conns atomic.Int64
+	}
+	newOther := func(t *testing.T, tlsOn bool) *other {
+		o := &other{}
+		o.srv = httptest.NewUnstartedServer(newFeedServer(feed))
+		o.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				o.conns.Add(1)
+			}
+		}
+		if tlsOn {
+			// It asks for a client certificate, as a server that
+			// collects them would.
+			o.srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientAuth: tls.RequestClientCert}
+			o.srv.StartTLS()
+		} else {
+			o.srv.Start()
+		}
+		t.Cleanup(o.srv.Close)
+		return o
+	}
+	// feedServer serves the feed at /feed and redirects /start to where
+	// to(o) says.
+	feedServer := func(t *testing.T, tlsOn bool, to func(self string) string) string {
+		mux := http.NewServeMux()
+		var self string
+		mux.HandleFunc("/start", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, to(self), http.StatusFound)
+		})
+		mux.Handle("/feed", newFeedServer(feed))
+		srv := httptest.NewUnstartedServer(mux)
+		if tlsOn {
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: caPool, ClientAuth: tls.RequireAndVerifyClientCert}
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		t.Cleanup(srv.Close)
+		self = srv.URL
+		return srv.URL + "/start"
+	}
+	mtls := TLSConfig{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client-key.pem")}
+	tests := []struct {
+		name    string
+		tls     bool
+		other   bool // whether the redirect goes to another server, over TLS when tls
+		otherTo func(o *other) func(self string) string
+		to      func(self string) string
+		wantMsg string // "" for a feed fetched
+	}{
+		{name: "same origin, relative", to: func(string) string { return "/feed" }},
+		{name: "same origin, absolute", to: func(self string) string { return self + "/feed?x=1" }},
+		{name: "same origin over mTLS", tls: true, to: func(self string) string { return self + "/feed" }},
+		{name: "loop", to: func(string) string { return "/start" }, wantMsg: "stopped after 3 redirects"},
+		{name: "another port", other: true,
+			otherTo: func(o *other) func(string) string {
+				return func(string) string { return o.srv.URL + "/feed?token=secret" }
+			},
+			wantMsg: "redirect to another origin (http://127.0.0.1:"},
+		{name: "another host name, same port",
+			to:      func(self string) string { return strings.Replace(self, "127.0.0.1", "localhost", 1) + "/feed" },
+			wantMsg: "redirect to another origin (http://localhost:"},
+		{name: "https to http", tls: true, other: true,
+			otherTo: func(o *other) func(string) string {
+				return func(string) string { return strings.Replace(o.srv.URL, "https://", "http://", 1) + "/feed" }
+			},
+			wantMsg: "redirect from https to http (http://127.0.0.1:"},
+		{name: "https to http on the same port", tls: true,
+			to:      func(self string) string { return strings.Replace(self, "https://", "http://", 1) + "/feed" },
+			wantMsg: "redirect from https to http"},
+		{name: "mTLS to another host that asks for certificates", tls: true, other: true,
+			otherTo: func(o *other) func(string) string { return func(string) string { return o.srv.URL + "/feed" } },
+			wantMsg: "redirect to another origin (https://127.0.0.1:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var o *other
+			to := tc.to
+			if tc.other {
+				o = newOther(t, tc.tls)
+				to = tc.otherTo(o)
+			}
+			start := feedServer(t, tc.tls, to)
+			cfg := TLSConfig{}
+			if tc.tls {
+				cfg = mtls
+			}
+			c, err := NewHTTPClient(5*time.Second, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _, err := (&HTTPSource{URL: start, Client: c}).Fetch(context.Background(), Expect{})
+			if tc.wantMsg == "" {
+				if err != nil || string(data) != string(feed) {
+					t.Fatalf("Fetch = %q, %v; want the feed", data, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("Fetch = %v, want an error with %q", err, tc.wantMsg)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q repeats the query", err)
+			}
+			if o != nil && o.conns.Load() != 0 {
+				t.Errorf("%d connections to the other origin, want none", o.conns.Load())
+			}
+		})
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"https://feed.example", "https://FEED.example:443/x"},
+		{"http://feed.example/feed", "http://feed.example:80"},
+		{"https://[::1]:8443/a", "https://[::1]:8443/b?q"},
+	} {
+		a, _ := url.Parse(tc.a)
+		b, _ := url.Parse(tc.b)
+		if origin(a) != origin(b) {
+			t.Errorf("origin(%s) = %s, origin(%s) = %s: want them equal", tc.a, origin(a), tc.b, origin(b))
+		}
+	}
+	a, _ := url.Parse("https://feed.example")
+	b, _ := url.Parse("http://feed.example:443")
+	if origin(a) == origin(b) {
+		t.Error("https and http on one port have one origin")
+	}
 }

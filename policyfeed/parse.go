@@ -76,7 +76,7 @@ func looksLikeJWS(data []byte) bool {
 		return false
 	}
 	dots := 0
-	for _, c := range t[:min(len(t), 4096)] {
+	for _, c := range t[:min(len(t), jwsSniff)] {
 		switch {
 		case c == '.':
 			dots++

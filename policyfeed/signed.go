@@ -118,19 +118,9 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: not a compact JWS (header.payload.signature)", ErrBadSignature)
 	}
 	headerB64, payloadB64, sigB64 := data[:first], data[first+1:last], data[last+1:]
-	var header struct {
-		Alg  string   `json:"alg"`
-		Crit []string `json:"crit"`
-	}
-	hb, err := base64.RawURLEncoding.DecodeString(string(headerB64))
-	if err != nil || json.Unmarshal(hb, &header) != nil {
-		return nil, fmt.Errorf("%w: unreadable header", ErrBadSignature)
-	}
-	if !slices.Contains(v.methods, header.Alg) {
-		return nil, fmt.Errorf("%w: algorithm %q is not accepted for this key (want %v)", ErrBadSignature, header.Alg, v.methods)
-	}
-	if len(header.Crit) > 0 {
-		return nil, fmt.Errorf("%w: critical header extensions %v are not understood", ErrBadSignature, header.Crit)
+	alg, err := v.checkHeader(headerB64)
+	if err != nil {
+		return nil, err
 	}
 	if len(sigB64) == 0 {
 		return nil, fmt.Errorf("%w: the signature is empty (stripped?)", ErrBadSignature)
@@ -143,7 +133,7 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 	// hundreds of megabytes, so it is viewed in place, not copied. Verify
 	// only reads it, and data is not changed while it does.
 	signingInput := unsafe.String(unsafe.SliceData(data), last)
-	if err := jwt.GetSigningMethod(header.Alg).Verify(signingInput, sig, v.key); err != nil {
+	if err := jwt.GetSigningMethod(alg).Verify(signingInput, sig, v.key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	payload := make([]byte, base64.RawURLEncoding.DecodedLen(len(payloadB64)))
@@ -152,6 +142,28 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: undecodable payload", ErrBadSignature)
 	}
 	return payload[:n], nil
+}
+
+// checkHeader decodes a JWS header (base64url) and returns its algorithm
+// if the key accepts it and the header asks for no extension the verifier
+// does not understand. Open calls it, and so do sources, on the header
+// alone, before they read the rest of a feed.
+func (v *Verifier) checkHeader(headerB64 []byte) (string, error) {
+	var header struct {
+		Alg  string   `json:"alg"`
+		Crit []string `json:"crit"`
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(string(headerB64))
+	if err != nil || json.Unmarshal(hb, &header) != nil {
+		return "", fmt.Errorf("%w: unreadable header", ErrBadSignature)
+	}
+	if !slices.Contains(v.methods, header.Alg) {
+		return "", fmt.Errorf("%w: algorithm %q is not accepted for this key (want %v)", ErrBadSignature, header.Alg, v.methods)
+	}
+	if len(header.Crit) > 0 {
+		return "", fmt.Errorf("%w: critical header extensions %v are not understood", ErrBadSignature, header.Crit)
+	}
+	return header.Alg, nil
 }
 
 // Sign wraps feed JSON as a compact JWS signed with key (ECDSA P-256,

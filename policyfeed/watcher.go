@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/patgate/patgate/enforce"
 )
 
 // DefaultInterval is how often a Watcher polls when given no interval. It is
@@ -20,7 +22,9 @@ const DefaultInterval = 10 * time.Second
 
 // Result is the outcome of one Refresh, for metrics and tests.
 type Result struct {
-	// Changed reports that the source had new content, which was parsed.
+	// Changed reports that the source had new content, which was parsed,
+	// or refused while it was read (too large, or the wrong kind of feed
+	// from its first bytes).
 	Changed bool
 	// Version is the version of that new content if it parsed, else 0.
 	Version int64
@@ -49,6 +53,9 @@ type Watcher struct {
 	// MaxBackoff caps the wait between attempts after failures; default
 	// five minutes, and never less than the interval.
 	MaxBackoff time.Duration
+	// MaxSize bounds a feed, fetched or cached, in bytes; DefaultMaxSize
+	// when not positive. Set it before Run.
+	MaxSize int64
 
 	src      Source
 	store    *Store
@@ -86,15 +93,18 @@ func (w *Watcher) LoadCache() error {
 	if w.CachePath == "" {
 		return nil
 	}
-	data, err := readFeedFile(w.CachePath, maxFeedSize)
+	data, err := readFeedFile(w.CachePath, w.expect())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
+	if err != nil && !isRefusal(err) {
 		w.log.Error("cached policy feed unreadable", zap.String("cache", w.CachePath), zap.Error(err))
 		return err
 	}
-	p, err := Load(data, w.Verifier)
+	var p *enforce.Policy
+	if err == nil {
+		p, err = Load(data, w.Verifier)
+	}
 	if err == nil {
 		err = w.store.Offer(p)
 	}
@@ -106,6 +116,11 @@ func (w *Watcher) LoadCache() error {
 	w.log.Info("policy feed loaded from cache", zap.String("cache", w.CachePath),
 		zap.Int64("version", p.Version()), zap.Int("organizations", orgs), zap.Int("tokens", tokens))
 	return nil
+}
+
+// expect is what the watcher accepts, for its source.
+func (w *Watcher) expect() Expect {
+	return Expect{MaxSize: w.MaxSize, Verifier: w.Verifier}
 }
 
 // writeCache keeps an accepted feed, written to a temporary file and renamed
@@ -174,7 +189,13 @@ func (w *Watcher) run(ctx context.Context) Result {
 
 func (w *Watcher) refresh(ctx context.Context) Result {
 	src := zap.Stringer("source", w.src)
-	data, changed, err := w.src.Fetch(ctx)
+	data, changed, err := w.src.Fetch(ctx, w.expect())
+	if err != nil && isRefusal(err) {
+		// Refused while it was read: a rejection like one by Load, only
+		// earlier, counted under the same reasons.
+		w.log.Error("policy feed rejected; keeping the feed in force", src, w.inForce(), zap.Error(err))
+		return Result{Changed: true, Err: err}
+	}
 	if err != nil {
 		w.log.Error("policy feed unavailable; keeping the feed in force", src, w.inForce(), zap.Error(err))
 		return Result{Err: err}

@@ -197,7 +197,7 @@ type panickySource struct {
 	calls int
 }
 
-func (s *panickySource) Fetch(context.Context) ([]byte, bool, error) {
+func (s *panickySource) Fetch(context.Context, Expect) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -235,5 +235,74 @@ func TestWatcherRunRecoversFromPanic(t *testing.T) {
 	}
 	if stack, _ := fields["stack"].(string); !strings.Contains(stack, "panickySource") {
 		t.Errorf("stack field does not show where it panicked: %q", stack)
+	}
+}
+
+// TestWatcherRefusalsWhileReading: a feed refused while it is read (too
+// large, unsigned when a key is set) is a rejection like one by Load: it is
+// logged as one, counted under the same reason (Changed with the error),
+// leaves the feed in force, and is reported once while it stays.
+func TestWatcherRefusalsWhileReading(t *testing.T) {
+	k := keysOnce(t)
+	path := filepath.Join(t.TempDir(), "policy.jws")
+	core, logs := observer.New(zapcore.DebugLevel)
+	var store Store
+	w := NewWatcher(&FileSource{Path: path}, &store, time.Hour, zap.New(core))
+	w.Verifier = ecVerifier(t)
+	small := mustSign(t, feedV(1, "one"), k.ec, false)
+	w.MaxSize = int64(len(small))
+	var last Result
+	w.OnResult = func(r Result) { last = r }
+
+	steps := []struct {
+		name    string
+		write   string // "" leaves the file alone
+		wantErr error
+		want    Result
+	}{
+		{name: "signed feed", write: string(small), want: Result{Changed: true, Version: 1, Accepted: true}},
+		{name: "unsigned feed", write: feedV(2, "two"), wantErr: ErrUnsigned, want: Result{Changed: true}},
+		{name: "still unsigned: reported once", want: Result{}},
+		{name: "too large", write: string(mustSign(t, feedV(2, "a longer slug"), k.ec, false)), wantErr: ErrTooLarge, want: Result{Changed: true}},
+		{name: "still too large: reported once", want: Result{}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.write != "" {
+				writeFile(t, path, st.write)
+			}
+			err := w.Refresh(context.Background())
+			if !errors.Is(err, st.wantErr) || (st.wantErr == nil) != (err == nil) {
+				t.Fatalf("Refresh = %v, want %v", err, st.wantErr)
+			}
+			got := last
+			got.Err = nil
+			if got != st.want {
+				t.Errorf("OnResult got %+v, want %+v", got, st.want)
+			}
+			if v := version(&store); v != 1 {
+				t.Errorf("version %d in force, want 1", v)
+			}
+		})
+	}
+	rejected := logs.FilterMessage("policy feed rejected; keeping the feed in force").Len()
+	if rejected != 2 {
+		t.Errorf("%d rejections logged, want 2", rejected)
+	}
+}
+
+// TestLoadCacheBounded: the kept feed is read against the same bound as a
+// fetched one.
+func TestLoadCacheBounded(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "feed.cache")
+	writeFile(t, cache, feedV(1, "one"))
+	var store Store
+	w := NewWatcher(&FileSource{Path: cache}, &store, time.Hour, nil)
+	w.CachePath, w.MaxSize = cache, 10
+	if err := w.LoadCache(); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("LoadCache = %v, want ErrTooLarge", err)
+	}
+	if store.Load() != nil {
+		t.Fatal("a cache over the bound was loaded")
 	}
 }
