@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -124,8 +125,15 @@ func (h *Handler) feedSettings(repl *caddy.Replacer) (feedSettings, []byte, erro
 	var keyPEM []byte
 	if h.FeedKey != "" {
 		var err error
-		if keyPEM, err = os.ReadFile(repl.ReplaceAll(h.FeedKey, "")); err != nil {
+		path, err := expandSecret(repl, "feed_key", h.FeedKey)
+		if err != nil {
+			return s, nil, err
+		}
+		if keyPEM, err = os.ReadFile(path); err != nil {
 			return s, nil, fmt.Errorf("feed_key: %w", err)
+		}
+		if len(bytes.TrimSpace(keyPEM)) == 0 {
+			return s, nil, fmt.Errorf("feed_key %s is empty: a feed key must not be empty", path)
 		}
 		sum := sha256.Sum256(keyPEM)
 		s.KeySHA = hex.EncodeToString(sum[:])

@@ -64,7 +64,11 @@ func (h *Handler) startLookups(repl *caddy.Replacer) (*lookup.Client, string, er
 		s.TokenSHA = sha([]byte(cfg.Token))
 	}
 	if h.LookupApp != nil {
-		pem, err := os.ReadFile(repl.ReplaceAll(h.LookupApp.PrivateKeyFile, ""))
+		path, err := expandSecret(repl, "lookup_app private key file", h.LookupApp.PrivateKeyFile)
+		if err != nil {
+			return nil, "", err
+		}
+		pem, err := os.ReadFile(path)
 		if err != nil {
 			return nil, "", fmt.Errorf("lookup_app: %w", err)
 		}

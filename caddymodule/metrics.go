@@ -159,7 +159,7 @@ func observeLookup(kind string, took time.Duration, err error) {
 	patMetrics.lookupDuration.WithLabelValues(kind, result).Observe(took.Seconds())
 }
 
-var feedRejectionReasons = []string{"fetch_failed", "invalid", "bad_signature", "unsigned", "unexpected_signature", "expired", "rollback"}
+var feedRejectionReasons = []string{"fetch_failed", "invalid", "bad_signature", "unsigned", "unexpected_signature", "expired", "rollback", "too_large"}
 
 // feedResult is the watcher's OnResult: the feed's metrics.
 func feedResult(source string, store *policyfeed.Store) func(policyfeed.Result) {
@@ -182,6 +182,8 @@ func rejectionReason(r policyfeed.Result) string {
 	switch err := r.Err; {
 	case !r.Changed:
 		return "fetch_failed"
+	case errors.Is(err, policyfeed.ErrTooLarge):
+		return "too_large"
 	case errors.Is(err, policyfeed.ErrUnsigned):
 		return "unsigned"
 	case errors.Is(err, policyfeed.ErrUnexpectedSignature):

@@ -129,7 +129,6 @@ type Handler struct {
 	reportOrgs map[string]bool
 
 	webhookSecret []byte
-	deliveries    *webhook.Deliveries
 	invalidator   *invalidator
 }
 
@@ -192,17 +191,58 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	h.webhookSecret = []byte(repl.ReplaceAll(h.WebhookSecret, ""))
-	h.deliveries = new(webhook.Deliveries)
+	if h.WebhookPath != "" {
+		secret, err := expandSecret(repl, "webhook_secret", h.WebhookSecret)
+		if err != nil {
+			return err
+		}
+		h.webhookSecret = []byte(secret)
+	}
 	if err := h.startInvalidator(repl); err != nil {
 		return err
 	}
+	h.warnWeakSettings(repl)
 	feed, key, err := startFeed(settings, keyPEM, h.logger.Named("feed"))
 	if err != nil {
 		return err
 	}
 	h.feed, h.store, h.feedKey = feed, feed.store, key
 	return nil
+}
+
+// warnWeakSettings logs, at WARN and once per loaded config, every setting
+// that weakens enforcement, so that none of them goes unnoticed in a
+// deployment's logs (SPEC §7).
+func (h *Handler) warnWeakSettings(repl *caddy.Replacer) {
+	if h.report {
+		h.logger.Warn("mode report: nothing is refused; refusals are only logged and counted")
+	}
+	if h.FailOpen {
+		h.logger.Warn("fail_open: requests whose lookup fails because the host is unreachable or answers 5xx are forwarded unchecked")
+	}
+	if len(h.ReportOrganizations) > 0 {
+		h.logger.Warn("report_organizations: these organizations' refusals are only logged and counted",
+			zap.Strings("organizations", h.ReportOrganizations))
+	}
+	if h.LookupApp == nil && repl.ReplaceAll(h.LookupToken, "") == "" {
+		h.logger.Warn("lookup_token is empty: lookups are anonymous, so private repositories look missing and ids of private resources stay undetermined")
+	}
+}
+
+// deliveries remembers webhook delivery ids for the whole process, so
+// that a delivery replayed after a config reload is still refused.
+var deliveries = new(webhook.Deliveries)
+
+// expandSecret expands the placeholders of a secret or key setting. One
+// that expands to nothing is a configuration error (SPEC §7): an unset
+// environment variable must never become the empty key, with which anyone
+// can sign. The error names the setting, never its value.
+func expandSecret(repl *caddy.Replacer, name, raw string) (string, error) {
+	v := repl.ReplaceAll(raw, "")
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("%s expands to nothing (is its environment variable set?): a secret or key must not be empty", name)
+	}
+	return v, nil
 }
 
 // Validate checks the configuration.

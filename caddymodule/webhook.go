@@ -123,7 +123,10 @@ func (h *Handler) serveWebhook(w http.ResponseWriter, r *http.Request) error {
 	if delivery == "" {
 		return fail(http.StatusBadRequest, errors.New("webhook delivery without X-GitHub-Delivery"))
 	}
-	if !h.deliveries.Fresh(delivery, time.Now()) {
+	if len(delivery) > webhook.MaxDeliveryID {
+		return fail(http.StatusBadRequest, errors.New("webhook delivery id longer than a GUID"))
+	}
+	if !deliveries.Fresh(delivery, time.Now()) {
 		return fail(http.StatusConflict, webhook.ErrReplayed)
 	}
 	event := r.Header.Get("X-GitHub-Event")

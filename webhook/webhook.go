@@ -20,6 +20,8 @@ import (
 
 // Errors of a delivery the handler refuses.
 var (
+	// ErrNoSecret: no secret is configured, so nothing can be verified.
+	ErrNoSecret     = errors.New("webhook: no secret configured")
 	ErrUnsigned     = errors.New("webhook delivery is not signed (X-Hub-Signature-256)")
 	ErrBadSignature = errors.New("webhook signature does not match")
 	ErrReplayed     = errors.New("webhook delivery was already received")
@@ -29,6 +31,11 @@ var (
 // Verify checks an X-Hub-Signature-256 header ("sha256=" and the hex
 // HMAC-SHA256 of the body with the shared secret) in constant time.
 func Verify(secret, body []byte, header string) error {
+	if len(secret) == 0 {
+		// Anyone can sign with the empty key. Configuration refuses it at
+		// load; this is the last line.
+		return ErrNoSecret
+	}
 	if header == "" {
 		return ErrUnsigned
 	}
@@ -137,36 +144,72 @@ func Invalidation(event string, body []byte) (lookup.Invalidation, error) {
 }
 
 // Deliveries remembers recent delivery ids, so that a replayed delivery (an
-// attacker's copy, or an old one redelivered) is refused.
+// attacker's copy, or an old one redelivered) is refused. It is bounded by
+// age and by count: ids arrive in time order, so the oldest is dropped
+// first, whether it expired or the memory is full. A replay of an id
+// dropped early only drops cached lookups again, which costs lookups, never
+// a wrong decision.
 type Deliveries struct {
 	// Window is how long an id is remembered; default 24 hours.
 	Window time.Duration
+	// Max bounds how many ids are remembered; default 100,000.
+	Max int
 
-	mu   sync.Mutex
-	seen map[string]time.Time
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	order []delivery // oldest first; order[head:] are live
+	head  int
 }
+
+type delivery struct {
+	id string
+	at time.Time
+}
+
+// MaxDeliveryID bounds a delivery id's length: GitHub's are GUIDs.
+const MaxDeliveryID = 128
 
 // Fresh records id and reports whether it was not seen within the window.
 func (d *Deliveries) Fresh(id string, now time.Time) bool {
-	window := d.Window
+	window, limit := d.Window, d.Max
 	if window <= 0 {
 		window = 24 * time.Hour
+	}
+	if limit <= 0 {
+		limit = 100_000
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.seen == nil {
 		d.seen = make(map[string]time.Time)
 	}
-	if len(d.seen) > 100000 {
-		for k, t := range d.seen {
-			if now.Sub(t) > window {
-				delete(d.seen, k)
-			}
+	for d.head < len(d.order) {
+		old := d.order[d.head]
+		if now.Sub(old.at) <= window && len(d.order)-d.head < limit {
+			break
 		}
+		if t, ok := d.seen[old.id]; ok && t.Equal(old.at) {
+			delete(d.seen, old.id)
+		}
+		d.order[d.head] = delivery{}
+		d.head++
+	}
+	if d.head > len(d.order)/2 && d.head > 1024 {
+		// Compact, so the slice does not grow with every id ever seen.
+		d.order = append(d.order[:0], d.order[d.head:]...)
+		d.head = 0
 	}
 	if t, ok := d.seen[id]; ok && now.Sub(t) <= window {
 		return false
 	}
 	d.seen[id] = now
+	d.order = append(d.order, delivery{id, now})
 	return true
+}
+
+// Len reports how many ids are remembered.
+func (d *Deliveries) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seen)
 }

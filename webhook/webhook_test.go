@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -84,5 +85,29 @@ func TestDeliveries(t *testing.T) {
 	}
 	if !d.Fresh("a", now.Add(25*time.Hour)) {
 		t.Fatal("an id outside the window is still remembered")
+	}
+}
+
+// TestDeliveriesBounded: a flood of distinct signed deliveries cannot grow
+// the memory past its bound; the oldest ids go first.
+func TestDeliveriesBounded(t *testing.T) {
+	d := Deliveries{Max: 1000}
+	now := time.Now()
+	for i := range 50_000 {
+		if !d.Fresh(strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond)) {
+			t.Fatalf("delivery %d refused as a replay", i)
+		}
+		if d.Len() > 1000 {
+			t.Fatalf("%d ids remembered, bound 1000", d.Len())
+		}
+	}
+	if d.Fresh("49999", now.Add(50*time.Second)) {
+		t.Fatal("a recent replay was accepted")
+	}
+	if !d.Fresh("0", now.Add(50*time.Second)) {
+		t.Fatal("the oldest id should have been dropped")
+	}
+	if len(d.order) > 3000 {
+		t.Fatalf("the order slice kept %d entries", len(d.order))
 	}
 }

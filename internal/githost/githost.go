@@ -59,6 +59,8 @@ type Host struct {
 	users     map[string]string // token → login for GET /user
 	failing   map[string]bool
 	garbage   map[string]bool
+	hidden    map[string]bool   // repositories the service credential cannot see
+	status    map[string]int    // "owner/name" → a status its lookups answer
 	delay     time.Duration
 	lfs       map[string][]byte // "owner/name/oid" → content
 	forwarded []Request
@@ -156,6 +158,30 @@ func (h *Host) SetVisibility(repo, visibility string) {
 	r := h.repos[key]
 	r.Visibility = visibility
 	h.repos[key] = r
+}
+
+// SetHidden makes "owner/name" invisible to the service credential, as
+// for a GitHub App installation that does not cover its organization: its
+// lookups answer 404, by name and by id.
+func (h *Host) SetHidden(repo string, hidden bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hidden == nil {
+		h.hidden = map[string]bool{}
+	}
+	h.hidden[strings.ToLower(repo)] = hidden
+}
+
+// SetLookupStatus makes lookups of "owner/name" answer status (0: as
+// usual), as a host answers 414 for a name too long or 422 for one it
+// cannot read.
+func (h *Host) SetLookupStatus(repo string, status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.status == nil {
+		h.status = map[string]int{}
+	}
+	h.status[strings.ToLower(repo)] = status
 }
 
 // SetGarbage makes lookups of "owner/name" answer 200 with broken JSON.
@@ -291,7 +317,11 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"id": 1, "owner": {"login": `)
 			return
 		}
-		if repo, ok := h.repos[key]; ok {
+		if st := h.status[key]; st != 0 {
+			http.Error(w, `{"message":"refused"}`, st)
+			return
+		}
+		if repo, ok := h.repos[key]; ok && !h.hidden[key] {
 			owner, name, _ := strings.Cut(key, "/")
 			fmt.Fprintf(w, `{"id":%d,"name":%q,"owner":{"login":%q,"type":%q},"visibility":%q,"private":%v}`,
 				repo.ID, name, owner, repo.OwnerType, repo.Visibility, repo.Visibility != "public")
@@ -305,7 +335,7 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.HasPrefix(p, "/repositories/"):
 		for key, repo := range h.repos {
-			if fmt.Sprint(repo.ID) == strings.TrimPrefix(p, "/repositories/") {
+			if fmt.Sprint(repo.ID) == strings.TrimPrefix(p, "/repositories/") && !h.hidden[key] {
 				owner, name, _ := strings.Cut(key, "/")
 				fmt.Fprintf(w, `{"id":%d,"name":%q,"owner":{"login":%q,"type":%q},"visibility":%q,"private":%v}`,
 					repo.ID, name, owner, repo.OwnerType, repo.Visibility, repo.Visibility != "public")
