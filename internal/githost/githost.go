@@ -59,8 +59,8 @@ type Host struct {
 	users     map[string]string // token → login for GET /user
 	failing   map[string]bool
 	garbage   map[string]bool
-	hidden    map[string]bool   // repositories the service credential cannot see
-	status    map[string]int    // "owner/name" → a status its lookups answer
+	hidden    map[string]bool // repositories the service credential cannot see
+	status    map[string]int  // "owner/name" → a status its lookups answer
 	delay     time.Duration
 	lfs       map[string][]byte // "owner/name/oid" → content
 	forwarded []Request
