@@ -86,21 +86,26 @@ func (a *appAuth) exchange(ctx context.Context) (string, time.Time, error) {
 	req.Header.Set("Authorization", "Bearer "+signed)
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("User-Agent", "patgate")
+	// a.http never follows redirects (see New): the app JWT would mint
+	// installation tokens for whoever received it.
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("%w: POST %s: %w", ErrUnavailable, path, err)
 	}
-	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, 1<<20)
+	defer drain(resp)
+	if isRedirect(resp.StatusCode) {
+		return "", time.Time{}, fmt.Errorf("%w: POST %s: redirect (status %d) not followed", ErrRefused, path, resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, body)
+		// Whatever the status, a failed exchange is the app's
+		// configuration or the host's, never the request's: an outage.
 		return "", time.Time{}, fmt.Errorf("%w: POST %s: status %d", ErrUnavailable, path, resp.StatusCode)
 	}
 	var out struct {
 		Token     string    `json:"token"`
 		ExpiresAt time.Time `json:"expires_at"`
 	}
-	if err := json.NewDecoder(body).Decode(&out); err != nil || out.Token == "" || out.ExpiresAt.IsZero() {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || out.Token == "" || out.ExpiresAt.IsZero() {
 		return "", time.Time{}, fmt.Errorf("%w: POST %s: no token and expiry in the answer", ErrUnavailable, path)
 	}
 	return out.Token, out.ExpiresAt, nil

@@ -168,3 +168,34 @@ func TestAppConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAppExchangeRedirect: the app JWT mints installation tokens for
+// whoever holds it for nine minutes. A token exchange answered with a
+// redirect to another port (net/http re-sends a 307's body and, to the same
+// host, its Authorization) must fail without the JWT going there.
+func TestAppExchangeRedirect(t *testing.T) {
+	key := newAppKey(t)
+	evil, evilCalls := elsewhere(t)
+	for _, status := range []int{301, 302, 307, 308} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			var calls atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				http.Redirect(w, r, evil.URL+r.URL.Path, status)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := New(Config{BaseURL: srv.URL + "/api/v3", App: &App{AppID: 1234, InstallationID: 77, Key: key}, HTTPClient: &http.Client{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			_, _, err = c.Resource(context.Background(), target.Target{Scope: target.User, Owner: "a"})
+			if !errors.Is(err, ErrRefused) {
+				t.Fatalf("got %v, want ErrRefused", err)
+			}
+			if calls.Load() != 1 || evilCalls.Load() != 0 {
+				t.Errorf("host asked %d times, the other port %d times; want 1 and 0", calls.Load(), evilCalls.Load())
+			}
+		})
+	}
+}

@@ -30,8 +30,20 @@ func (inv Invalidation) Empty() bool {
 }
 
 // Invalidate drops the named answers from the cache, so the next request
-// asks the host again.
+// asks the host again. A lookup in flight meanwhile may carry the old answer:
+// it still answers the callers that asked before the invalidation, but is
+// not cached, and a caller that asks after Invalidate returns waits for a
+// lookup of its own, never for that one.
 func (c *Client) Invalidate(inv Invalidation) {
+	if inv.Empty() {
+		return
+	}
+	// Every flight, not only the named ones, loses the right to store: an
+	// invalidation is rare, and a few extra lookups after one cost less
+	// than tracking which flight asked about what.
+	c.storeMu.Lock()
+	c.gen.Add(1)
+	c.storeMu.Unlock()
 	if inv.All {
 		c.res.Clear()
 		return

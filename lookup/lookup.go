@@ -1,6 +1,28 @@
 // Package lookup asks the Git host's own REST API who owns a target and
 // whether it is public, and who owns a fine-grained token, caching the
 // answers in ristretto. Concurrent misses for one key make one upstream call.
+//
+// A failed lookup is one of two kinds, told apart with errors.Is, because
+// fail-open covers outages only (SPEC §4):
+//
+//   - ErrUnavailable: the host could not give an answer — a timeout, a
+//     refused connection, a 5xx, an answer that cannot be read, or a 401,
+//     403, 407, 408 or 429, which come from the service credential or rate
+//     limits rather than from what the request named. A gateway configured
+//     to fail open may forward the request.
+//   - ErrRefused: the host did answer, and the answer refuses the lookup: a
+//     4xx other than those and 404/410 (a name the host will not accept:
+//     400, 414, 422, …), or a redirect other than the one SPEC §4 sanctions.
+//     The request provoked it, so it is no outage: the request must be
+//     refused even when failing open.
+//
+// The only redirect followed is the 301 GitHub sends for a renamed or
+// transferred repository, to {base}/repositories/{id} on the base URL's
+// scheme, host and port, and only once. Any other redirect fails the lookup
+// without being followed, whatever Config.HTTPClient would do, so that no
+// credential (the service token, an app JWT, a user's own token) is ever
+// sent to another origin and no other origin's answer is taken for the
+// host's.
 package lookup
 
 import (
@@ -15,6 +37,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,9 +48,18 @@ import (
 	"github.com/patgate/patgate/tokenclass"
 )
 
-// ErrUnavailable marks a lookup that failed (timeout, connection refused,
-// 5xx, an answer that cannot be read): the policy could not be applied.
+// ErrUnavailable marks a lookup the host could not answer (timeout,
+// connection refused, 5xx, an unreadable answer, or an answer that blames
+// the service credential or a rate limit: 401, 403, 407, 408, 429). It is an
+// outage: the policy could not be applied, and fail-open may forward.
 var ErrUnavailable = errors.New("lookup failed")
+
+// ErrRefused marks a lookup the host refused because of what the request
+// named (a 4xx other than 401, 403, 404, 407, 408, 410 and 429, such as a
+// 414 for a name too long or a 422), or a redirect SPEC §4 does not
+// sanction. It is no outage: the request must be refused, even when the
+// gateway is configured to fail open. It never matches ErrUnavailable.
+var ErrRefused = errors.New("lookup refused")
 
 // Config configures a Client.
 type Config struct {
@@ -48,9 +80,18 @@ type Config struct {
 	// NegativeTTL is how long a "not found" is kept. Default 30s, and never
 	// more than TTL: a repository created meanwhile should not stay unknown.
 	NegativeTTL time.Duration
-	// MaxEntries bounds each cache. Default 100000.
+	// MaxEntries bounds the number of answers in each cache (the resources
+	// and the token owners). Default 100000.
 	MaxEntries int64
+	// MaxBytes bounds the memory each cache holds, counting every entry at
+	// its real size: its key, the strings of its answer and a fixed
+	// overhead. Default 64 MiB. Whichever of MaxEntries and MaxBytes is
+	// reached first bounds the cache, so long names (a 60 KB repository
+	// name is a legal URL) cannot grow it past MaxBytes.
+	MaxBytes int64
 	// HTTPClient is the client to use; nil means a new one with Timeout.
+	// Its redirect policy is replaced: lookups follow only the redirect
+	// SPEC §4 sanctions, and follow it themselves.
 	HTTPClient *http.Client
 	// Observe, if set, is told of every call to the host (never of cache
 	// hits): what was looked up ("repository", "account", "team",
@@ -58,6 +99,24 @@ type Config struct {
 	// for latency metrics.
 	Observe func(kind string, took time.Duration, err error)
 }
+
+// Defaults of Config.
+const (
+	defaultMaxEntries = 100000
+	defaultMaxBytes   = 64 << 20
+)
+
+// entryOverhead is what a cache entry costs beyond its strings: the stored
+// item in ristretto's sharded map (the hashes, the value struct with its
+// string headers, the expiry; 112 bytes), the admission policy's cost
+// record and the expiry bucket's record, with the maps' slack. Measured as
+// the heap's growth per added entry: 290 to 320 bytes with 30-byte keys
+// and 8-byte logins.
+const entryOverhead = 256
+
+// cacheMetrics turns ristretto's metrics on; tests read the retained cost
+// from them. Off in production: they add atomic counters to every Get.
+var cacheMetrics = false
 
 // Stats counts cache hits and misses since the client was made.
 type Stats struct {
@@ -67,6 +126,7 @@ type Stats struct {
 // Client looks facts up and caches them. It is safe for concurrent use.
 type Client struct {
 	baseURL string
+	base    *url.URL
 	token   string
 	app     *appAuth
 	cfg     Config
@@ -75,6 +135,19 @@ type Client struct {
 	owners  *ristretto.Cache[uint64, ownerEntry]
 	seed    maphash.Seed
 	flight  singleflight.Group
+	// minCost is what the smallest entry is charged, MaxBytes/MaxEntries,
+	// so that the byte budget also bounds the count.
+	minCost int64
+
+	// gen counts invalidations. A lookup stores its answer only if no
+	// invalidation came while it was in flight, and the flight key carries
+	// it, so that a caller arriving after an invalidation asks the host
+	// again instead of waiting for an answer that may be stale. storeMu
+	// orders that check-and-store against the bump (read-locked by
+	// stores, locked by Invalidate): a store either lands before the bump,
+	// and the invalidation's deletions come after it, or sees the bump.
+	gen     atomic.Uint64
+	storeMu sync.RWMutex
 
 	hits, misses atomic.Int64
 }
@@ -90,6 +163,11 @@ func (c *Client) observe(kind string, start time.Time, err error) {
 		c.cfg.Observe(kind, time.Since(start), err)
 	}
 }
+
+// refuseRedirects hands every redirect back to the caller unfollowed:
+// net/http would re-send the Authorization header to another port of the
+// same host, and take another host's answer for the lookup's.
+func refuseRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // New returns a Client. Close it to release the caches.
 func New(cfg Config) (*Client, error) {
@@ -108,13 +186,19 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.NegativeTTL = min(cfg.NegativeTTL, cfg.TTL)
 	if cfg.MaxEntries <= 0 {
-		cfg.MaxEntries = 100000
+		cfg.MaxEntries = defaultMaxEntries
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = defaultMaxBytes
 	}
-	c := &Client{baseURL: u.String(), token: cfg.Token, cfg: cfg, http: hc}
+	// A copy, so that the caller's client keeps its own redirect policy.
+	hc := &http.Client{Timeout: cfg.Timeout}
+	if cfg.HTTPClient != nil {
+		cp := *cfg.HTTPClient
+		hc = &cp
+	}
+	hc.CheckRedirect = refuseRedirects
+	c := &Client{baseURL: u.String(), base: u, token: cfg.Token, cfg: cfg, http: hc, minCost: max(cfg.MaxBytes/cfg.MaxEntries, 1)}
 	if cfg.App != nil {
 		if cfg.Token != "" {
 			return nil, fmt.Errorf("lookup: a token and a GitHub App are both configured; choose one")
@@ -125,14 +209,18 @@ func New(cfg Config) (*Client, error) {
 		c.app = &appAuth{app: *cfg.App, baseURL: c.baseURL, http: hc}
 	}
 	c.seed = maphash.MakeSeed()
+	// Costs are bytes and include the entry's overhead, so ristretto's own
+	// fixed per-item estimate is not added on top.
 	c.res, err = ristretto.NewCache(&ristretto.Config[uint64, resourceEntry]{
-		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxEntries, BufferItems: 64,
+		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxBytes, BufferItems: 64,
+		IgnoreInternalCost: true, Metrics: cacheMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resource cache: %w", err)
 	}
 	c.owners, err = ristretto.NewCache(&ristretto.Config[uint64, ownerEntry]{
-		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxEntries, BufferItems: 64,
+		NumCounters: cfg.MaxEntries * 10, MaxCost: cfg.MaxBytes, BufferItems: 64,
+		IgnoreInternalCost: true, Metrics: cacheMetrics,
 	})
 	if err != nil {
 		c.res.Close()
@@ -147,9 +235,21 @@ func (c *Client) Close() {
 	c.owners.Close()
 }
 
+// cost is what an entry holding n bytes of strings is charged.
+func (c *Client) cost(n int) int64 {
+	return max(int64(n)+entryOverhead, c.minCost)
+}
+
 // Resource returns the owner and visibility of a target, and whether the
 // answer came from the cache. Targets that need no lookup return the zero
 // Resource.
+//
+// A Known resource either names its owner (OwnerLogin not empty and
+// OwnerType not OwnerUnknown) or names none (OwnerLogin "" and OwnerType
+// OwnerUnknown: the host has no such repository, account or team, or the
+// service credential cannot see it). Never one without the other: an owner
+// is never taken to be "", and the caller must treat a Known resource
+// without owner as undetermined.
 func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource, bool, error) {
 	// The cache key is built in a stack buffer and hashed, so that a hit
 	// allocates nothing; the entry keeps the whole key to rule out a hash
@@ -169,14 +269,22 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 		return e.res, true, nil
 	}
 	c.misses.Add(1)
+	// Taken after the miss: any invalidation from here on makes this
+	// lookup's answer unfit for the cache.
+	gen := c.gen.Load()
 	skey := string(key)
-	v, err, _ := c.flight.Do(skey, func() (any, error) {
+	v, err, _ := c.flight.Do(skey+"@"+strconv.FormatUint(gen, 10), func() (any, error) {
 		// One caller's cancellation must not fail the others waiting on
 		// the same flight; the timeout still bounds it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 		defer cancel()
 		start := time.Now()
 		r, err := c.fetchResource(fctx, t)
+		if err == nil && !ownerConsistent(r) {
+			// Every path below keeps the invariant; this guards the
+			// decision against a future one that does not.
+			err = fmt.Errorf("%w: %s: owner login and type disagree", ErrUnavailable, kind)
+		}
 		c.observe(kind, start, err)
 		if err != nil {
 			return target.Resource{}, err
@@ -185,16 +293,46 @@ func (c *Client) Resource(ctx context.Context, t target.Target) (target.Resource
 		if r.OwnerType == target.OwnerUnknown || r.Visibility == target.VisibilityUnknown && t.Scope == target.Repository {
 			ttl = c.cfg.NegativeTTL
 		}
-		c.res.SetWithTTL(h, resourceEntry{key: skey, res: r}, 1, ttl)
-		// Make the entry visible before the flight ends, so callers that
-		// arrive just after it hit the cache instead of calling again.
-		c.res.Wait()
+		e := resourceEntry{key: skey, res: r}
+		c.storeMu.RLock()
+		stored := c.gen.Load() == gen && c.res.SetWithTTL(h, e, c.cost(len(e.key)+len(r.OwnerLogin)+len(r.AlsoOwner)), ttl)
+		c.storeMu.RUnlock()
+		if stored {
+			// Make the entry visible before the flight ends, so callers
+			// that arrive just after it hit the cache instead of calling
+			// again.
+			c.res.Wait()
+		}
+		// An answer begun before an invalidation still goes to the callers
+		// that asked before it: it was true when they asked.
 		return r, nil
 	})
 	if err != nil {
 		return target.Resource{}, false, err
 	}
 	return v.(target.Resource), false, nil
+}
+
+// ownerConsistent reports whether a resource names its owner completely or
+// not at all.
+func ownerConsistent(r target.Resource) bool {
+	return !r.Known || (r.OwnerLogin == "") == (r.OwnerType == target.OwnerUnknown)
+}
+
+// owned is a resource whose owner the host named. An answer without login
+// or type fails the lookup, rather than give the decision half an owner.
+func owned(path, login string, t target.OwnerType, vis target.Visibility) (target.Resource, error) {
+	if login == "" || t == target.OwnerUnknown {
+		return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no owner login and type", ErrUnavailable, path)
+	}
+	return target.Resource{Known: true, OwnerLogin: login, OwnerType: t, Visibility: vis}, nil
+}
+
+// unowned is a resource whose owner the host does not know or will not
+// show: known, without owner, so that the decision treats it as
+// undetermined.
+func unowned(vis target.Visibility) target.Resource {
+	return target.Resource{Known: true, OwnerType: target.OwnerUnknown, Visibility: vis}
 }
 
 // resourceEntry is a cached answer with the key it answers.
@@ -263,7 +401,8 @@ type ownerEntry struct {
 // TokenOwner returns the lowercase login of a token's owner by asking the
 // host who the token is (GET /user with the token itself). A token the host
 // does not accept has no owner: "" and no error. Answers are cached by
-// fingerprint, never by token.
+// fingerprint, never by token. The token is sent to the base URL's origin
+// only: a redirect fails the lookup with ErrRefused.
 func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error) {
 	// A fingerprint is already a uniform hash; the entry keeps all of it.
 	h := binary.LittleEndian.Uint64(fp[:8])
@@ -279,22 +418,27 @@ func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fin
 			Login string `json:"login"`
 		}
 		start := time.Now()
-		status, err := c.get(fctx, "/user", "token "+token, &u)
+		status, err := c.get(fctx, "/user", "token "+token, false, &u)
+		if err == nil {
+			switch status {
+			case http.StatusOK, http.StatusUnauthorized, http.StatusForbidden:
+			default:
+				// A 404 here is a base URL that is no API: an outage.
+				err = answerError("/user", status)
+			}
+		}
 		c.observe("token_owner", start, err)
 		if err != nil {
 			return "", err
 		}
 		login := ""
 		ttl := c.cfg.TTL
-		switch status {
-		case http.StatusOK:
+		if status == http.StatusOK {
 			login = strings.ToLower(u.Login)
-		case http.StatusUnauthorized, http.StatusForbidden:
+		} else {
 			ttl = c.cfg.NegativeTTL
-		default:
-			return "", fmt.Errorf("%w: GET /user: unexpected status %d", ErrUnavailable, status)
 		}
-		c.owners.SetWithTTL(h, ownerEntry{fp: fp, login: login}, 1, ttl)
+		c.owners.SetWithTTL(h, ownerEntry{fp: fp, login: login}, c.cost(len(fp)+len(login)), ttl)
 		c.owners.Wait()
 		return login, nil
 	})
@@ -314,34 +458,32 @@ type repoJSON struct {
 	Private    *bool  `json:"private"`
 }
 
-// repository looks a repository up. The HTTP client follows the 301 the host
-// sends for a renamed or transferred repository, so the owner is the
-// current one. A repository that does not exist counts as a private resource
-// of the account named in the path, whose type a second lookup tells.
+// repository looks a repository up, following the 301 the host sends for a
+// renamed or transferred repository, so the owner is the current one. A
+// repository that does not exist counts as a private resource of the
+// account named in the path, whose type a second lookup tells.
 func (c *Client) repository(ctx context.Context, path, pathOwner string) (target.Resource, error) {
 	var r repoJSON
-	status, err := c.getService(ctx, path, &r)
+	status, err := c.getService(ctx, path, true, &r)
 	if err != nil {
 		return target.Resource{}, err
 	}
 	switch status {
 	case http.StatusOK:
-		res := target.Resource{Known: true, OwnerLogin: r.Owner.Login, OwnerType: ownerType(r.Owner.Type)}
-		if r.Owner.Login == "" || res.OwnerType == target.OwnerUnknown {
-			return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no owner login and type", ErrUnavailable, path)
-		}
-		res.Visibility = target.ParseVisibility(r.Visibility)
+		vis := target.ParseVisibility(r.Visibility)
 		if r.Visibility == "" && r.Private != nil {
 			// Hosts that predate the visibility field.
-			res.Visibility = target.VisibilityPrivate
+			vis = target.VisibilityPrivate
 			if !*r.Private {
-				res.Visibility = target.VisibilityPublic
+				vis = target.VisibilityPublic
 			}
 		}
-		return res, nil
+		return owned(path, r.Owner.Login, ownerType(r.Owner.Type), vis)
 	case http.StatusNotFound, http.StatusGone:
 		if pathOwner == "" {
-			return target.Resource{Known: true}, nil
+			// A repository id the host does not show: whose it is cannot
+			// be learnt.
+			return unowned(target.VisibilityUnknown), nil
 		}
 		acc, err := c.account(ctx, "/users/"+url.PathEscape(pathOwner))
 		if err != nil {
@@ -350,7 +492,7 @@ func (c *Client) repository(ctx context.Context, path, pathOwner string) (target
 		acc.Visibility = target.VisibilityPrivate
 		return acc, nil
 	}
-	return target.Resource{}, fmt.Errorf("%w: GET %s: unexpected status %d", ErrUnavailable, path, status)
+	return target.Resource{}, answerError(path, status)
 }
 
 // account looks up a user or organization (/users/{login},
@@ -360,7 +502,7 @@ func (c *Client) account(ctx context.Context, path string) (target.Resource, err
 		Login string `json:"login"`
 		Type  string `json:"type"`
 	}
-	status, err := c.getService(ctx, path, &a)
+	status, err := c.getService(ctx, path, false, &a)
 	if err != nil {
 		return target.Resource{}, err
 	}
@@ -371,14 +513,11 @@ func (c *Client) account(ctx context.Context, path string) (target.Resource, err
 			// GET /organizations/{id} answers an organization without "type".
 			t = target.OwnerOrganization
 		}
-		if a.Login == "" || t == target.OwnerUnknown {
-			return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no login and type", ErrUnavailable, path)
-		}
-		return target.Resource{Known: true, OwnerLogin: a.Login, OwnerType: t, Visibility: target.VisibilityPublic}, nil
+		return owned(path, a.Login, t, target.VisibilityPublic)
 	case http.StatusNotFound, http.StatusGone:
-		return target.Resource{Known: true}, nil
+		return unowned(target.VisibilityUnknown), nil
 	}
-	return target.Resource{}, fmt.Errorf("%w: GET %s: unexpected status %d", ErrUnavailable, path, status)
+	return target.Resource{}, answerError(path, status)
 }
 
 // team looks up a team's organization (GET /teams/{id}, the legacy route
@@ -390,20 +529,17 @@ func (c *Client) team(ctx context.Context, id int64) (target.Resource, error) {
 			Login string `json:"login"`
 		} `json:"organization"`
 	}
-	status, err := c.getService(ctx, path, &tm)
+	status, err := c.getService(ctx, path, false, &tm)
 	if err != nil {
 		return target.Resource{}, err
 	}
 	switch status {
 	case http.StatusOK:
-		if tm.Organization.Login == "" {
-			return target.Resource{}, fmt.Errorf("%w: GET %s: answer has no organization login", ErrUnavailable, path)
-		}
-		return target.Resource{Known: true, OwnerLogin: tm.Organization.Login, OwnerType: target.OwnerOrganization}, nil
+		return owned(path, tm.Organization.Login, target.OwnerOrganization, target.VisibilityUnknown)
 	case http.StatusNotFound, http.StatusGone:
-		return target.Resource{Known: true}, nil
+		return unowned(target.VisibilityUnknown), nil
 	}
-	return target.Resource{}, fmt.Errorf("%w: GET %s: unexpected status %d", ErrUnavailable, path, status)
+	return target.Resource{}, answerError(path, status)
 }
 
 func ownerType(s string) target.OwnerType {
@@ -414,6 +550,23 @@ func ownerType(s string) target.OwnerType {
 		return target.OwnerUser
 	}
 	return target.OwnerUnknown
+}
+
+// answerError classifies an answer its caller cannot use (SPEC §4):
+// failures that come from the host, the service credential or rate limits
+// are outages; the rest of the 4xx are the request's own doing.
+func answerError(path string, status int) error {
+	class := ErrUnavailable
+	switch {
+	case status == http.StatusUnauthorized, status == http.StatusForbidden,
+		status == http.StatusProxyAuthRequired, status == http.StatusRequestTimeout,
+		status == http.StatusTooManyRequests, status == http.StatusNotFound, status == http.StatusGone:
+		// 404 and 410 reach here only where they cannot mean "no such
+		// resource" (GET /user): the base URL is wrong, an outage.
+	case status >= 400 && status < 500:
+		class = ErrRefused
+	}
+	return fmt.Errorf("%w: GET %s: status %d", class, path, status)
 }
 
 // serviceAuth is the Authorization value of a lookup: the configured token,
@@ -429,21 +582,58 @@ func (c *Client) serviceAuth(ctx context.Context) (string, error) {
 }
 
 // getService is get with the service credential.
-func (c *Client) getService(ctx context.Context, path string, v any) (int, error) {
+func (c *Client) getService(ctx context.Context, path string, follow bool, v any) (int, error) {
 	auth, err := c.serviceAuth(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return c.get(ctx, path, auth, v)
+	return c.get(ctx, path, auth, follow, v)
 }
 
 // get fetches path under the base URL and decodes a 200 answer into v. It
-// returns the status; errors are transport failures and unreadable 200s.
-func (c *Client) get(ctx context.Context, path, auth string, v any) (int, error) {
+// returns the status of any other answer but a redirect; errors are
+// transport failures, unreadable 200s and redirects. With follow, the one
+// sanctioned redirect (a 301 to {base}/repositories/{id}) is followed once;
+// every other redirect, and any redirect without follow, fails with
+// ErrRefused without being followed.
+func (c *Client) get(ctx context.Context, path, auth string, follow bool, v any) (int, error) {
 	// path is already escaped segment by segment.
+	resp, err := c.do(ctx, path, auth)
+	if err != nil {
+		return 0, err
+	}
+	if isRedirect(resp.StatusCode) {
+		id, ok := c.sanctionedRedirect(resp)
+		drain(resp)
+		if !follow || !ok {
+			return 0, fmt.Errorf("%w: GET %s: redirect (status %d) not followed: only a 301 to %s/repositories/{id} is", ErrRefused, path, resp.StatusCode, c.base.Path)
+		}
+		// The URL is rebuilt from the base and the id, not taken from the
+		// Location header: what is asked is exactly what was checked.
+		path = "/repositories/" + strconv.FormatInt(id, 10)
+		if resp, err = c.do(ctx, path, auth); err != nil {
+			return 0, err
+		}
+		if isRedirect(resp.StatusCode) {
+			drain(resp)
+			return 0, fmt.Errorf("%w: GET %s: a second redirect (status %d) not followed", ErrRefused, path, resp.StatusCode)
+		}
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return 0, fmt.Errorf("%w: GET %s: %w", ErrUnavailable, path, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// do sends one GET under the base URL; the client never follows redirects.
+func (c *Client) do(ctx context.Context, path, auth string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path, nil)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("User-Agent", "patgate")
@@ -453,16 +643,54 @@ func (c *Client) get(ctx context.Context, path, auth string, v any) (int, error)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The error text holds the URL, never the Authorization header.
-		return 0, fmt.Errorf("%w: GET %s: %w", ErrUnavailable, path, err)
+		return nil, fmt.Errorf("%w: GET %s: %w", ErrUnavailable, path, err)
 	}
-	defer resp.Body.Close()
-	body := io.LimitReader(resp.Body, 1<<20)
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, body)
-		return resp.StatusCode, nil
+	return resp, nil
+}
+
+// drain reads a little of an answer's body and closes it, so that the
+// connection can serve the next lookup.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+}
+
+func isRedirect(status int) bool { return status >= 300 && status < 400 }
+
+// sanctionedRedirect reports whether an answer is the redirect SPEC §4
+// allows, a 301 to {base}/repositories/{id} on the base URL's scheme, host
+// and port, and returns the id.
+func (c *Client) sanctionedRedirect(resp *http.Response) (int64, bool) {
+	if resp.StatusCode != http.StatusMovedPermanently {
+		return 0, false
 	}
-	if err := json.NewDecoder(body).Decode(v); err != nil {
-		return 0, fmt.Errorf("%w: GET %s: %w", ErrUnavailable, path, err)
+	loc, err := resp.Location()
+	if err != nil || !sameOrigin(loc, c.base) || loc.User != nil || loc.RawQuery != "" || loc.ForceQuery || loc.Fragment != "" || loc.RawPath != "" {
+		return 0, false
 	}
-	return resp.StatusCode, nil
+	rest, ok := strings.CutPrefix(loc.Path, c.base.Path+"/repositories/")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	// The round trip rules out signs, leading zeros and further segments.
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != rest {
+		return 0, false
+	}
+	return id, true
+}
+
+// sameOrigin compares scheme, host and port, with the scheme's default
+// port spelt out or not.
+func sameOrigin(a, b *url.URL) bool {
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
 }
