@@ -104,9 +104,16 @@ func (h *Handler) explainJSON(ctx context.Context, q explainRequest) explanation
 	}
 	d := e.Decision
 	out.Decision, out.Reason, out.Message, out.Lines = d.Outcome.String(), d.Reason.String(), d.Message(), e.Lines()
-	if d.Outcome != enforce.Allow && h.inReport(h.store.Load(), d) {
+	switch forward, report := h.forwards(h.store.Load(), d); {
+	case report:
 		out.Decision = "would_" + out.Decision
 		out.Lines = append(out.Lines, "mode: report (forwarded, logged as would_"+d.Outcome.String()+")")
+	case forward && d.Outcome != enforce.Allow:
+		out.Lines = append(out.Lines, "fail_open: the lookup failed as an outage, so the handler forwards the request unchecked")
+	case d.Reason == enforce.ReasonLookupFailed:
+		out.Lines = append(out.Lines, "the lookup failed: the handler answers 503 (fail_open is off)")
+	case d.Reason == enforce.ReasonUndetermined && e.LookupError != "":
+		out.Lines = append(out.Lines, "the host refused the lookup: the request provoked it, so it is refused even under fail_open")
 	}
 	return out
 }

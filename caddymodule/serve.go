@@ -16,6 +16,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/graphql"
+	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -84,11 +85,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	} else {
 		rec.d, rec.res, rec.tok, rec.lookup, rec.lookupErr = h.decide(r.Context(), pol, cred.Token, rec.tok, rec.tgt)
 	}
-	if rec.d.Outcome != enforce.Allow {
-		rec.report = h.inReport(pol, rec.d)
-	}
-	rec.forwarded = rec.d.Outcome == enforce.Allow || rec.report ||
-		(h.FailOpen && rec.d.Reason == enforce.ReasonLookupFailed)
+	rec.forwarded, rec.report = h.forwards(pol, rec.d)
 	if rec.forwarded {
 		return next.ServeHTTP(w, r)
 	}
@@ -268,48 +265,78 @@ func (h *Handler) graphqlTargets(r *http.Request) ([]target.Target, int, error) 
 	return all, 0, nil
 }
 
-// decideAll decides every target of a request. The first refusal that is
-// enforced decides the answer; a refusal under report mode (one
-// organization's) does not stop the others from being checked, since
-// another target may belong to an enforced organization. The record shows
-// the target that decided.
+// forwards says what the handler does with a decision: forward it
+// (allowed, a refusal under report mode, or a lookup that failed as an
+// outage under fail_open) or answer it. report says a refusal was waived
+// by report mode. ServeHTTP and explain both ask here, so an explanation
+// says what the handler does.
+func (h *Handler) forwards(pol *enforce.Policy, d enforce.Decision) (forward, report bool) {
+	if d.Outcome == enforce.Allow {
+		return true, false
+	}
+	if h.inReport(pol, d) {
+		return true, true
+	}
+	return h.FailOpen && d.Reason == enforce.ReasonLookupFailed, false
+}
+
+// Ranks of a target's decision within a request: the highest answers.
+const (
+	rankAllow    = iota
+	rankReported // a refusal that report mode waives
+	rankFailed   // a lookup that failed, or no feed yet
+	rankRefused  // an enforced refusal
+)
+
+// rank orders one target's decision. An enforced refusal of any target
+// outranks a failed lookup of another: under fail_open, a client must not
+// be able to pick a lookup to fail (a name the host answers 502 for) and
+// have a restricted target waved through with it.
+func (h *Handler) rank(pol *enforce.Policy, d enforce.Decision) int {
+	switch {
+	case d.Outcome == enforce.Allow:
+		return rankAllow
+	case h.inReport(pol, d):
+		return rankReported
+	case d.Outcome == enforce.Unavailable:
+		return rankFailed
+	}
+	return rankRefused
+}
+
+// decideAll decides every target of a request (a GraphQL document may name
+// several) and keeps, in the record, the decision that answers: the
+// highest ranked, the first of its rank. Only an enforced refusal, which
+// nothing outranks, ends the loop early.
 func (h *Handler) decideAll(r *http.Request, pol *enforce.Policy, cred tokenclass.Credential, rec *record, targets []target.Target) {
-	tok := rec.tok
-	var reported *record // the first refusal under report mode, if any
+	tok, lookups := rec.tok, rec.lookup
+	best := -1
 	for _, t := range targets {
-		d, res, tk, lookup, lookupErr := h.decide(r.Context(), pol, cred.Token, tok, t)
+		d, res, tk, facts, lookupErr := h.decide(r.Context(), pol, cred.Token, tok, t)
 		tok = tk
-		if lookup == "miss" || rec.lookup == "none" {
-			rec.lookup = lookup
+		if facts == "miss" || lookups == "none" {
+			lookups = facts
 		}
-		rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = d, res, tk, t, lookupErr
-		if d.Outcome == enforce.Allow {
-			continue
-		}
-		if !h.inReport(pol, d) {
-			return
-		}
-		if reported == nil {
-			saved := *rec
-			reported = &saved
+		if rk := h.rank(pol, d); rk > best {
+			best = rk
+			rec.d, rec.res, rec.tok, rec.tgt, rec.lookupErr = d, res, tk, t, lookupErr
+			if rk == rankRefused {
+				break
+			}
 		}
 	}
-	if reported != nil {
-		lookup := rec.lookup
-		*rec = *reported
-		rec.lookup = lookup
-	}
+	rec.lookup = lookups
 }
 
 // decide runs the decision, looking up the facts it asks for one at a time,
-// so that a request the policy settles by itself costs no lookup. lookup
+// so that a request the policy settles by itself costs no lookup. facts
 // says how the facts came: "none" needed, all from the cache ("hit"), or at
 // least one from the host ("miss").
 //
 // token is the raw token, for learning its owner from the host; explain
 // passes "" when it knows only a fingerprint, and the owner stays unknown.
-func (h *Handler) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, lookup string, err error) {
-	lookup = "none"
+func (h *Handler) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, facts string, err error) {
+	facts = "none"
 	// Three facts at most: the resource, the token's owner, and the owner
 	// of the second resource a route names.
 	for range 4 {
@@ -329,20 +356,26 @@ func (h *Handler) decide(ctx context.Context, pol *enforce.Policy, token string,
 			}
 			tok.Owner, hit, err = h.lookups.TokenOwner(ctx, token, tok.Fingerprint)
 		default:
-			return d, res, tok, lookup, nil
+			return d, res, tok, facts, nil
 		}
 		countCache(hit)
 		switch {
 		case !hit:
-			lookup = "miss"
-		case lookup == "none":
-			lookup = "hit"
+			facts = "miss"
+		case facts == "none":
+			facts = "hit"
+		}
+		if errors.Is(err, lookup.ErrRefused) {
+			// The host refused what the request names (a 4xx other than
+			// 404): the request provoked it, so it is no outage, and
+			// fail_open does not forward it.
+			return enforce.LookupRefused(pol, tok), res, tok, facts, err
 		}
 		if err != nil {
-			return enforce.LookupFailed(pol, tok), res, tok, lookup, err
+			return enforce.LookupFailed(pol, tok), res, tok, facts, err
 		}
 	}
 	// A decision still asking for facts after it was given them is a bug;
 	// fail closed rather than loop.
-	return enforce.LookupFailed(pol, tok), res, tok, lookup, errors.New("decision did not settle")
+	return enforce.LookupFailed(pol, tok), res, tok, facts, errors.New("decision did not settle")
 }

@@ -140,6 +140,15 @@ func LookupFailed(p *Policy, tok Token) Decision {
 	return Decision{Outcome: Unavailable, Reason: ReasonLookupFailed, Class: tok.Class, FeedVersion: version(p)}
 }
 
+// LookupRefused is the decision when the host would not answer a lookup of
+// what the request names: a 4xx other than 404 (a name it does not
+// accept), or a redirect a lookup must not follow. That is no outage, so
+// it is refused as undetermined, never waved through by fail-open.
+func LookupRefused(p *Policy, tok Token) Decision {
+	d := Decision{Class: tok.Class, FeedVersion: version(p)}
+	return undetermined(p, d, "the host would not answer a lookup of what the request names")
+}
+
 func version(p *Policy) int64 {
 	if p == nil {
 		return 0

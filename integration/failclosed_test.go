@@ -3,11 +3,14 @@ package integration
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -115,4 +118,124 @@ func TestWeakSettingsAreLoud(t *testing.T) {
 	for _, want := range []string{"mode report", "fail_open", "report_organizations", "lookup_token is empty"} {
 		g.waitLog(t, want, regexp.MustCompile(`"level":"warn".*`+regexp.QuoteMeta(want)))
 	}
+}
+
+// TestFailOpenIsNotTheClientsChoice: on a fail_open site, the attacker's
+// GraphQL document first names a repository whose lookup fails on purpose
+// (a name the host answers 502 for, or one it refuses with 414), then
+// octo-org's private repository. The decision used to stop at the first
+// failure, and fail_open forwarded the whole document. Every target is now
+// decided: a refusal of one wins over a failed lookup of another, and a
+// failure the request provoked (a 4xx other than 404) is a refusal, not
+// an outage.
+func TestFailOpenIsNotTheClientsChoice(t *testing.T) {
+	g, host := newGateway(t, "fail_open")
+	host.SetFailing("octo-org/broken", true)
+	if err := host.AddRepo("octo-org", "longname", "Organization", "private"); err != nil {
+		t.Fatal(err)
+	}
+	host.SetLookupStatus("octo-org/longname", 414)
+	doc := func(names ...string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i, n := range names {
+			fmt.Fprintf(&b, ` r%d: repository(owner: "octo-org", name: %q) { id }`, i, n)
+		}
+		b.WriteString(" }")
+		return gqlBody(t, b.String(), nil)
+	}
+	for _, tc := range []struct {
+		story string
+		body  string
+		want  int
+		says  string
+	}{
+		{"an outage picked before the private repository", doc("broken", "private"), 403, "`octo-org` forbids access via a personal access token (classic)"},
+		{"an outage picked after it", doc("private", "broken"), 403, "`octo-org` forbids access via a personal access token (classic)"},
+		{"a lookup the host refuses, then the private repository", doc("longname", "private"), 403, "restricts access via a personal access token (classic)"},
+		{"a lookup the host refuses, alone", doc("longname"), 403, "the host would not answer a lookup"},
+		// The control: a real outage alone is what fail_open is for.
+		{"an outage alone", doc("broken"), 200, ""},
+	} {
+		t.Run(tc.story, func(t *testing.T) {
+			before := host.Count()
+			resp := g.do(t, "POST", "/api/graphql", tc.body, "Authorization", "bearer "+tokClassic)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.says) {
+				t.Fatalf("status %d, want %d saying %q: %s", resp.StatusCode, tc.want, tc.says, body)
+			}
+			if tc.want == 403 && host.Count() != before {
+				t.Fatal("the document reached the host")
+			}
+		})
+	}
+}
+
+// TestLookupRedirectsStayHome: the lookup of octo-org/moved answers a 301
+// to another port. The lookup client followed it and re-sent the service
+// credential there, and trusted that server's answer. The only redirect a
+// lookup follows is to /repositories/{id} on the host itself; any other
+// fails the lookup, and since no outage causes it, the request is refused
+// even under fail_open. The other server hears nothing.
+func TestLookupRedirectsStayHome(t *testing.T) {
+	g, host := newGateway(t, "fail_open")
+	var elsewhere atomicCount
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.add()
+		fmt.Fprint(w, `{"id":1,"owner":{"login":"bob","type":"User"},"visibility":"public"}`)
+	}))
+	t.Cleanup(other.Close)
+	for _, loc := range []string{other.URL + "/api/v3/repositories/1", other.URL + "/api/v3/repos/bob/x", host.URL + "/api/v3/repos/bob/private"} {
+		t.Run(loc, func(t *testing.T) {
+			host.SetLookupRedirect("octo-org/moved", loc)
+			resp := g.do(t, "GET", "/api/v3/repos/octo-org/moved", "", "Authorization", "token "+tokClassic)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 403 || !strings.Contains(string(body), "would not answer a lookup") {
+				t.Fatalf("status %d, want 403: %s", resp.StatusCode, body)
+			}
+			if elsewhere.get() != 0 {
+				t.Fatal("the lookup went to another server")
+			}
+		})
+	}
+}
+
+// TestLongNameFlood: the review sent 600 documents naming 16 repositories
+// of 60 KB names each, and the process grew from 115 to 408 MB as each
+// name became a lookup and a cache entry. No host accepts such a name, so
+// the documents are refused with 400 before any lookup.
+func TestLongNameFlood(t *testing.T) {
+	g, host := newGateway(t, "")
+	name := strings.Repeat("n", 60<<10)
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 16 {
+		fmt.Fprintf(&b, ` r%d: repository(owner: "octo-org", name: "%s%d") { id }`, i, name, i)
+	}
+	b.WriteString(" }")
+	body := gqlBody(t, b.String(), nil)
+	lookups := host.Lookups()
+	for range 20 {
+		resp := g.do(t, "POST", "/api/graphql", body, "Authorization", "bearer "+tokClassic)
+		msg, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || !strings.Contains(string(msg), "longer than 100 characters") {
+			t.Fatalf("status %d: %.300s", resp.StatusCode, msg)
+		}
+	}
+	if host.Lookups() != lookups {
+		t.Fatalf("%d lookups for names no host accepts", host.Lookups()-lookups)
+	}
+}
+
+// atomicCount counts requests a test server saw.
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }

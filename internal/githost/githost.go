@@ -59,8 +59,9 @@ type Host struct {
 	users     map[string]string // token → login for GET /user
 	failing   map[string]bool
 	garbage   map[string]bool
-	hidden    map[string]bool // repositories the service credential cannot see
-	status    map[string]int  // "owner/name" → a status its lookups answer
+	hidden    map[string]bool   // repositories the service credential cannot see
+	status    map[string]int    // "owner/name" → a status its lookups answer
+	redirect  map[string]string // "owner/name" → where its lookups redirect
 	delay     time.Duration
 	lfs       map[string][]byte // "owner/name/oid" → content
 	forwarded []Request
@@ -182,6 +183,18 @@ func (h *Host) SetLookupStatus(repo string, status int) {
 		h.status = map[string]int{}
 	}
 	h.status[strings.ToLower(repo)] = status
+}
+
+// SetLookupRedirect makes lookups of "owner/name" answer 301 to location
+// ("" to stop), as a host that was tampered with, or a proxy in front of
+// it, might.
+func (h *Host) SetLookupRedirect(repo, location string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.redirect == nil {
+		h.redirect = map[string]string{}
+	}
+	h.redirect[strings.ToLower(repo)] = location
 }
 
 // SetGarbage makes lookups of "owner/name" answer 200 with broken JSON.
@@ -315,6 +328,11 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 		}
 		if h.garbage[key] {
 			fmt.Fprint(w, `{"id": 1, "owner": {"login": `)
+			return
+		}
+		if loc := h.redirect[key]; loc != "" {
+			w.Header().Set("Location", loc)
+			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
 		if st := h.status[key]; st != 0 {
