@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,6 +169,26 @@ func TestFailOpenIsNotTheClientsChoice(t *testing.T) {
 				t.Fatal("the document reached the host")
 			}
 		})
+	}
+	// explain says what the handler does with each under fail_open.
+	for _, tc := range []struct{ repo, decision, says string }{
+		{"broken", "unavailable", "fail_open: the lookup failed as an outage, so the handler forwards"},
+		{"longname", "deny", "the request provoked it, so it is refused even under fail_open"},
+	} {
+		body := fmt.Sprintf(`{"method":"GET","url":"https://git.example.com/api/v3/repos/octo-org/%s","token_fingerprint":%q,"token_class":"classic"}`, tc.repo, sha(tokClassic))
+		resp, err := http.Post(g.Admin+"/pat-policy/explain", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []struct {
+			Decision string
+			Lines    []string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || len(out) != 1 || out[0].Decision != tc.decision || !strings.Contains(strings.Join(out[0].Lines, "\n"), tc.says) {
+			t.Errorf("explain %s: %v %+v, want %s saying %q", tc.repo, err, out, tc.decision, tc.says)
+		}
 	}
 }
 
