@@ -17,9 +17,7 @@ var curlLine = regexp.MustCompile(`^(curl .*\S)\s+#\s*(\d{3})\s*$`)
 // does (Caddyfile.example, from the repository root) and runs every curl
 // line of the README's demo, checking the status each line promises.
 func TestREADMEDemo(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl is needed to run the README's demo lines: apt-get install curl")
-	}
+	needTool(t, "curl") // runs the README's demo lines as written
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)

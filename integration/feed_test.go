@@ -113,8 +113,17 @@ func TestSignedFeedOverHTTP(t *testing.T) {
 	rejected("older version", keys.sign(t, classicFeed(1, "restrict")), "rollback")
 	rejected("expired", keys.sign(t, fmt.Sprintf(`{"version": 5, "exp": %d}`, time.Now().Add(-time.Hour).Unix())), "feed is not valid now")
 
+	// The gateway must have met the server down, not merely not polled
+	// since: wait for it to log a failed fetch.
+	const unavailable = "policy feed unavailable; keeping the feed in force"
+	failed := strings.Count(g.logs.String(), unavailable)
 	fs.SetDown(true)
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, 10*time.Second, func() string {
+		if strings.Count(g.logs.String(), unavailable) == failed {
+			return "the gateway did not log a failed fetch with the feed server down"
+		}
+		return ""
+	})
 	if got := classic(); got != 200 {
 		t.Fatalf("feed server down: status %d; v2 must stay in force", got)
 	}

@@ -15,14 +15,13 @@ import (
 // pr list and gh api graphql work for an allowed token and are refused
 // with a readable message for a restricted one.
 func TestGhCLI(t *testing.T) {
-	if _, err := exec.LookPath("gh"); err != nil {
-		t.Fatal("gh is needed: apt-get install gh")
-	}
+	needTool(t, "gh")
 	host := newGitHost(t)
 	dir := t.TempDir()
 	writeFeed(t, dir, feedV1())
-	port, admin := freePort(t), freePort(t)
-	cfg := fmt.Sprintf(`{
+	home := t.TempDir()
+	g := startCaddy(t, dir, home, func(port, admin int) string {
+		return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	skip_install_trust
 	log {
@@ -41,24 +40,15 @@ https://localhost:%d {
 	reverse_proxy %s
 }
 `, admin, port, dir, host.URL, host.hostPort())
-	cfgPath := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	runCaddy(t, dir, port, cfgPath, home)
+	})
 	root := filepath.Join(home, "caddy", "pki", "authorities", "local", "root.crt")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(root); err == nil {
-			break
+	eventually(t, 10*time.Second, func() string {
+		if _, err := os.Stat(root); err != nil {
+			return "Caddy's local root certificate did not appear: " + err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Caddy's local root certificate did not appear at %s", root)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	ghHost := fmt.Sprintf("localhost:%d", port)
+		return ""
+	})
+	ghHost := fmt.Sprintf("localhost:%d", g.port)
 	gh := func(token string, args ...string) (string, error) {
 		cmd := exec.Command("gh", args...)
 		cmd.Env = append(os.Environ(),

@@ -23,11 +23,8 @@ type gitClient struct {
 
 func newGitClient(t *testing.T) *gitClient {
 	t.Helper()
-	for _, tool := range []string{"git", "git-lfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed: apt-get install git git-lfs", tool)
-		}
-	}
+	needTool(t, "git")
+	needTool(t, "git-lfs")
 	c := &gitClient{t: t, home: t.TempDir(), dir: t.TempDir()}
 	c.mustRun("", nil, "config", "--global", "user.name", "Test User")
 	c.mustRun("", nil, "config", "--global", "user.email", "test@example.com")
@@ -104,8 +101,8 @@ func (c *gitClient) seed(gitRoot, owner, repo string) {
 
 func newGitGateway(t *testing.T) (*gateway, *testHost, *gitClient) {
 	t.Helper()
+	c := newGitClient(t) // first: skips before Caddy starts when git-lfs is missing
 	g, host := newGateway(t, "")
-	c := newGitClient(t)
 	for _, r := range []string{"octo-org/private", "octo-org/public", "octo-org/internal", "open-org/private", "locked-org/private", "bob/private"} {
 		owner, repo, _ := strings.Cut(r, "/")
 		c.seed(host.GitRoot, owner, repo)

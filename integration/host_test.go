@@ -20,6 +20,7 @@ type testHost struct {
 
 func newGitHost(t *testing.T) *testHost {
 	t.Helper()
+	needTool(t, "git") // the host keeps its repositories with git
 	h := githost.New(serviceToken, t.TempDir())
 	for _, r := range []struct{ owner, name, typ, vis string }{
 		{"octo-org", "private", "Organization", "private"},

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,7 +43,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// freePort returns a loopback port that was free a moment ago. Nothing
+// holds it: another process may bind it before the caller does, which is
+// why startCaddy starts again with fresh ports when Caddy finds one taken.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -51,6 +54,24 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// needTool returns the path of an outside program a test drives. When it is
+// missing the test fails in CI (CI=true), where .ci/run installs every such
+// program, so that a broken install cannot pass as skipped tests; elsewhere
+// the test is skipped and says how to install it. The Debian package has
+// the program's name for each one the tests use.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is needed and CI must provide it (.ci/run installs it): %v", name, err)
+	}
+	t.Skipf("%s is not installed (apt-get install %s); skipping outside CI", name, name)
+	return ""
 }
 
 // syncBuffer collects a process's output while tests read it.
@@ -113,8 +134,8 @@ func registerTokens(toks ...string) {
 func startGateway(t *testing.T, upstream, policyBody string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	port, admin := freePort(t), freePort(t)
-	cfg := fmt.Sprintf(`{
+	return startCaddy(t, dir, "", func(port, admin int) string {
+		return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	default_bind 127.0.0.1
 	log {
@@ -129,18 +150,64 @@ http://127.0.0.1:%d {
 	reverse_proxy %s
 }
 `, admin, port, strings.ReplaceAll(policyBody, "{dir}", dir), upstream)
+	})
+}
+
+// errPortTaken says that Caddy could not bind a port because another
+// process holds it.
+var errPortTaken = errors.New("a port caddy was to bind is in use by another process")
+
+// startAttempts bounds how often startCaddy picks fresh ports: a port lost
+// between freePort and Caddy's bind is rare, several in a row mean
+// something else is wrong.
+const startAttempts = 5
+
+// startCaddy writes the config that config returns for a listening port
+// and an admin port to dir/Caddyfile and runs Caddy with it; home is as for
+// runCaddy. The ports come from freePort, which cannot hold them until
+// Caddy binds them: should another process take one in between, Caddy
+// exits with "address already in use", and the whole start is tried again
+// with fresh ports.
+func startCaddy(t *testing.T, dir, home string, config func(port, admin int) string) *gateway {
+	t.Helper()
+	if home == "" {
+		home = t.TempDir()
+	}
 	cfgPath := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	for attempt := 1; ; attempt++ {
+		port, admin := freePort(t), freePort(t)
+		if err := os.WriteFile(cfgPath, []byte(config(port, admin)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g, err := tryCaddy(t, dir, port, cfgPath, home)
+		if err == nil {
+			g.Admin = fmt.Sprintf("http://127.0.0.1:%d", admin)
+			return g
+		}
+		if !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		t.Logf("attempt %d: %v; starting again with fresh ports", attempt, err)
+	}
+}
+
+// runCaddy starts Caddy with a config file whose ports are fixed (the
+// README's, or a restart's); home is Caddy's data directory ("" for a new
+// one).
+func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway {
+	t.Helper()
+	g, err := tryCaddy(t, dir, port, cfgPath, home)
+	if err != nil {
 		t.Fatal(err)
 	}
-	g := runCaddy(t, dir, port, cfgPath, "")
-	g.Admin = fmt.Sprintf("http://127.0.0.1:%d", admin)
 	return g
 }
 
-// runCaddy starts Caddy with a config file; home is Caddy's data directory
-// ("" for a new one).
-func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway {
+// tryCaddy starts Caddy and waits until it serves its config. It returns
+// errPortTaken if Caddy exited because a port was in use, and any other
+// failure to start as an error too; the process's logs are checked for
+// raw tokens when the test ends either way.
+func tryCaddy(t *testing.T, dir string, port int, cfgPath, home string) (*gateway, error) {
 	t.Helper()
 	if home == "" {
 		// Caddy's own state (autosave.json, certificates, the feed cache)
@@ -159,13 +226,18 @@ func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway
 		"PATGATE_WEBHOOK_SECRET="+webhookSecret)
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatal(err)
+		return nil, fmt.Errorf("starting caddy: %w", err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // also waits for the copies into g.logs
+		close(exited)
+	}()
 	var once sync.Once
 	g.stop = func() {
 		once.Do(func() {
 			cancel()
-			_ = cmd.Wait()
+			<-exited
 		})
 	}
 	buf := g.logs // this process's logs, even after a restart replaces g's
@@ -183,21 +255,40 @@ func runCaddy(t *testing.T, dir string, port int, cfgPath, home string) *gateway
 			t.Logf("caddy logs:\n%s", logs)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return g
+	// Caddy logs this line once caddy.Load has bound every listener of the
+	// config, the admin endpoint's too. Waiting for it rather than for the
+	// port to accept a connection tells this Caddy from another process
+	// that took the port. The configs here log to stderr.
+	const ready = `"serving initial configuration"`
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	hang := time.NewTimer(30 * time.Second) // a hang guard, not a measure
+	defer hang.Stop()
+	for !strings.Contains(g.logs.String(), ready) {
+		select {
+		case <-exited:
+			logs := g.logs.String()
+			if line := lineWith(logs, "address already in use"); line != "" {
+				return nil, fmt.Errorf("%w: %s", errPortTaken, line)
+			}
+			return nil, fmt.Errorf("caddy exited before serving its config:\n%s", logs)
+		case <-hang.C:
+			g.stop()
+			return nil, fmt.Errorf("caddy did not serve its config within 30s:\n%s", g.logs.String())
+		case <-tick.C:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start listening: %v\n%s", err, g.logs.String())
-		}
-		if cmd.ProcessState != nil {
-			t.Fatalf("caddy exited:\n%s", g.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return g, nil
+}
+
+// lineWith returns the first line of s that contains sub, or "".
+func lineWith(s, sub string) string {
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // do sends a request through the gateway with the given headers.

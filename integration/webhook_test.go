@@ -92,10 +92,7 @@ func TestWebhookInvalidation(t *testing.T) {
 // startRedis runs Debian's redis-server on a free loopback port.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is needed: apt-get install redis-server")
-	}
+	bin := needTool(t, "redis-server")
 	port := freePort(t)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
