@@ -83,12 +83,7 @@ func initMetrics(registry *prometheus.Registry) error {
 // decisionCounters caches the counter of each label combination the
 // request path can produce, so that counting a decision is an atomic add
 // instead of hashing four label values under a lock on every request.
-var decisionCounters [numOutcomes][2][enforceReasons][2]atomic.Pointer[prometheus.Counter]
-
-const (
-	numOutcomes    = 6
-	enforceReasons = 32
-)
+var decisionCounters [enforce.NumOutcomes][2][enforce.NumReasons][2]atomic.Pointer[prometheus.Counter]
 
 // countDecision counts one decision record.
 func countDecision(decision string, d enforce.Decision, class tokenclass.Class, mode string) {
@@ -103,7 +98,7 @@ func countDecision(decision string, d enforce.Decision, class tokenclass.Class, 
 		pat = 1
 	}
 	var slot *atomic.Pointer[prometheus.Counter]
-	if int(d.Outcome) < numOutcomes && int(d.Reason) < enforceReasons && (class == tokenclass.Classic || class == tokenclass.FineGrained) {
+	if int(d.Outcome) < enforce.NumOutcomes && int(d.Reason) < enforce.NumReasons && (class == tokenclass.Classic || class == tokenclass.FineGrained) {
 		slot = &decisionCounters[d.Outcome][report][d.Reason][pat]
 		if c := slot.Load(); c != nil {
 			(*c).Inc()

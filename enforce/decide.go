@@ -41,9 +41,17 @@ const (
 	NeedAlso
 	// Unavailable answers 503: a fact the policy needs could not be had.
 	Unavailable
+	numOutcomes
 )
 
-var outcomeNames = [...]string{"allow", "deny", "need_resource", "need_token_owner", "need_also", "unavailable"}
+// NumOutcomes and NumReasons size tables indexed by Outcome and Reason
+// (the metrics' counter cache), so that nobody copies the sizes by hand.
+const (
+	NumOutcomes = int(numOutcomes)
+	NumReasons  = int(numReasons)
+)
+
+var outcomeNames = [numOutcomes]string{"allow", "deny", "need_resource", "need_token_owner", "need_also", "unavailable"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
