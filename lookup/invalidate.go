@@ -13,11 +13,8 @@ type Invalidation struct {
 	// Repositories by owner and name ("owner/name"), before and after a
 	// rename or transfer.
 	Repositories []string `json:"repositories,omitempty"`
-	// RepositoryIDs and OrganizationIDs by id.
-	RepositoryIDs   []int64 `json:"repository_ids,omitempty"`
-	OrganizationIDs []int64 `json:"organization_ids,omitempty"`
-	// Accounts by login.
-	Accounts []string `json:"accounts,omitempty"`
+	// RepositoryIDs by id.
+	RepositoryIDs []int64 `json:"repository_ids,omitempty"`
 	// All drops every cached resource: an organization renamed or deleted
 	// changes the owner of repositories the gateway cannot list.
 	All bool `json:"all,omitempty"`
@@ -25,8 +22,7 @@ type Invalidation struct {
 
 // Empty reports whether the invalidation names nothing.
 func (inv Invalidation) Empty() bool {
-	return !inv.All && len(inv.Repositories) == 0 && len(inv.RepositoryIDs) == 0 &&
-		len(inv.OrganizationIDs) == 0 && len(inv.Accounts) == 0
+	return !inv.All && len(inv.Repositories) == 0 && len(inv.RepositoryIDs) == 0
 }
 
 // Invalidate drops the named answers from the cache, so the next request
@@ -62,12 +58,6 @@ func (c *Client) Invalidate(inv Invalidation) {
 	}
 	for _, id := range inv.RepositoryIDs {
 		drop(target.Target{Scope: target.Repository, IDKind: target.IDRepository, ID: id})
-	}
-	for _, id := range inv.OrganizationIDs {
-		drop(target.Target{Scope: target.Organization, IDKind: target.IDOrganization, ID: id})
-	}
-	for _, login := range inv.Accounts {
-		drop(target.Target{Scope: target.User, Owner: login})
 	}
 	// Deletions are applied by the cache's own goroutine; wait for them,
 	// so that the next request after Invalidate returns sees the host.
