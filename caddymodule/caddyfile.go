@@ -34,31 +34,98 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		feed_ca          <ca.pem>
 //		feed_client_cert <cert.pem> <key.pem>
 //		feed_max_size    <size>
-//		lookup         <url>
-//		lookup_token   <token>
-//		lookup_app     <app_id> <installation_id> <private_key_file>
-//		lookup_timeout <duration>
-//		cache_ttl      <duration>
-//		cache_size     <entries>
+//		lookup           <url>
+//		lookup_token     <token>
+//		lookup_app       <app_id> <installation_id> <private_key_file>
+//		lookup_timeout   <duration>
+//		cache_ttl        <duration>
+//		cache_size       <entries>
+//		cache_bytes      <size>
 //		fail_open
-//		lfs_batch_limit <size>
-//		api_prefix     <prefix>
-//		mode           enforce|report
+//		lfs_batch_limit  <size>
+//		api_prefix       <prefix>
+//		mode             enforce|report
 //		report_organizations <org> [<org>...]
 //		log_allowed
-//		webhook_path   <path>
-//		webhook_secret <secret>
-//		invalidation_redis <redis://host:port/db> [<channel>]
 //	}
+//
+// Each subdirective may be given once: given twice, which one held would
+// depend on the order, so it is an error naming it.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if name == "lookup_app" {
-			args := d.RemainingArgs()
+		if seen[name] {
+			return d.Errf("%s is given twice", name)
+		}
+		seen[name] = true
+		args := d.RemainingArgs()
+		one := func(dst *string) error {
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			*dst = args[0]
+			return nil
+		}
+		none := func(dst *bool) error {
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			*dst = true
+			return nil
+		}
+		duration := func(dst *caddy.Duration) error {
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil || dur <= 0 {
+				return d.Errf("%s %q: want a positive duration", name, args[0])
+			}
+			*dst = caddy.Duration(dur)
+			return nil
+		}
+		size := func(dst *int64, limit uint64, example string) error {
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(args[0])
+			if err != nil || n == 0 || n > limit {
+				return d.Errf("%s %q: want a size such as %s", name, args[0], example)
+			}
+			*dst = int64(n)
+			return nil
+		}
+		var err error
+		switch name {
+		case "feed":
+			err = one(&h.Feed)
+		case "feed_key":
+			err = one(&h.FeedKey)
+		case "feed_cache":
+			err = one(&h.FeedCache)
+		case "feed_ca":
+			err = one(&h.FeedCA)
+		case "feed_client_cert":
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			h.FeedClientCert, h.FeedClientKey = args[0], args[1]
+		case "feed_refresh":
+			err = duration(&h.FeedRefresh)
+		case "feed_timeout":
+			err = duration(&h.FeedTimeout)
+		case "feed_max_size":
+			err = size(&h.FeedMaxSize, 1<<62, "256MiB")
+		case "lookup":
+			err = one(&h.Lookup)
+		case "lookup_token":
+			err = one(&h.LookupToken)
+		case "lookup_app":
 			if len(args) != 3 {
 				return d.ArgErr()
 			}
@@ -68,132 +135,50 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("lookup_app %s %s: want a numeric app id and installation id", args[0], args[1])
 			}
 			h.LookupApp = &LookupApp{AppID: appID, InstallationID: instID, PrivateKeyFile: args[2]}
-			continue
-		}
-		if name == "feed_client_cert" {
-			args := d.RemainingArgs()
-			if len(args) != 2 {
-				return d.ArgErr()
-			}
-			h.FeedClientCert, h.FeedClientKey = args[0], args[1]
-			continue
-		}
-		if name == "report_organizations" {
-			orgs := d.RemainingArgs()
-			if len(orgs) == 0 {
-				return d.ArgErr()
-			}
-			h.ReportOrganizations = append(h.ReportOrganizations, orgs...)
-			continue
-		}
-		if name == "invalidation_redis" {
-			args := d.RemainingArgs()
-			if len(args) < 1 || len(args) > 2 {
-				return d.ArgErr()
-			}
-			h.InvalidationRedis = args[0]
-			if len(args) == 2 {
-				h.InvalidationChannel = args[1]
-			}
-			continue
-		}
-		if name == "log_allowed" {
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.LogAllowed = true
-			continue
-		}
-		if name == "fail_open" {
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.FailOpen = true
-			continue
-		}
-		if !knownSubdirective[name] {
-			return d.Errf("unknown subdirective %q", name)
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		switch name {
-		case "feed":
-			h.Feed = val
-		case "webhook_path":
-			h.WebhookPath = val
-		case "webhook_secret":
-			h.WebhookSecret = val
-		case "feed_key":
-			h.FeedKey = val
-		case "feed_cache":
-			h.FeedCache = val
-		case "feed_ca":
-			h.FeedCA = val
-		case "lookup":
-			h.Lookup = val
-		case "lookup_token":
-			h.LookupToken = val
-		case "api_prefix":
-			h.APIPrefix = &val
-		case "mode":
-			if val != ModeEnforce && val != ModeReport {
-				return d.Errf("mode %q: want enforce or report", val)
-			}
-			h.Mode = val
-		case "feed_refresh", "feed_timeout", "lookup_timeout", "cache_ttl":
-			dur, err := caddy.ParseDuration(val)
-			if err != nil || dur <= 0 {
-				return d.Errf("%s %q: want a positive duration", name, val)
-			}
-			switch name {
-			case "feed_refresh":
-				h.FeedRefresh = caddy.Duration(dur)
-			case "feed_timeout":
-				h.FeedTimeout = caddy.Duration(dur)
-			case "lookup_timeout":
-				h.LookupTimeout = caddy.Duration(dur)
-			case "cache_ttl":
-				h.CacheTTL = caddy.Duration(dur)
-			}
-		case "feed_max_size":
-			// Given twice, which one holds would depend on the order.
-			if h.FeedMaxSize != 0 {
-				return d.Errf("feed_max_size is given twice")
-			}
-			// (A size past MaxInt64 turns negative as an int64.)
-			n, err := humanize.ParseBytes(val)
-			if err != nil || int64(n) <= 0 {
-				return d.Errf("feed_max_size %q: want a size such as 256MiB", val)
-			}
-			h.FeedMaxSize = int64(n)
-		case "lfs_batch_limit":
-			n, err := humanize.ParseBytes(val)
-			if err != nil || n == 0 || n > 1<<30 {
-				return d.Errf("lfs_batch_limit %q: want a size such as 1MiB (at most 1GiB)", val)
-			}
-			h.LFSBatchLimit = int64(n)
+		case "lookup_timeout":
+			err = duration(&h.LookupTimeout)
+		case "cache_ttl":
+			err = duration(&h.CacheTTL)
 		case "cache_size":
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil || n <= 0 {
-				return d.Errf("cache_size %q: want a positive number of entries", val)
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			n, perr := strconv.ParseInt(args[0], 10, 64)
+			if perr != nil || n <= 0 {
+				return d.Errf("cache_size %q: want a positive number of entries", args[0])
 			}
 			h.CacheSize = n
+		case "cache_bytes":
+			err = size(&h.CacheBytes, 1<<40, "64MiB")
+		case "fail_open":
+			err = none(&h.FailOpen)
+		case "lfs_batch_limit":
+			err = size(&h.LFSBatchLimit, 1<<30, "1MiB (at most 1GiB)")
+		case "api_prefix":
+			var prefix string
+			err = one(&prefix)
+			h.APIPrefix = &prefix
+		case "mode":
+			if err = one(&h.Mode); err == nil && h.Mode != ModeEnforce && h.Mode != ModeReport {
+				return d.Errf("mode %q: want enforce or report", h.Mode)
+			}
+		case "report_organizations":
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.ReportOrganizations = args
+		case "log_allowed":
+			err = none(&h.LogAllowed)
+		case "webhook_path", "webhook_secret", "invalidation_redis":
+			return d.Errf("%s: the webhook receiver is its own directive now, pat_policy_webhook (see docs/operations.md)", name)
+		default:
+			return d.Errf("unknown subdirective %q", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// knownSubdirective lists the subdirectives that take one value.
-var knownSubdirective = map[string]bool{
-	"feed": true, "feed_key": true, "feed_cache": true, "feed_ca": true, "feed_timeout": true, "feed_refresh": true, "feed_max_size": true, "lookup": true, "lookup_token": true,
-	"lookup_timeout": true, "cache_ttl": true, "cache_size": true,
-	"api_prefix": true, "mode": true, "lfs_batch_limit": true,
-	"webhook_path": true, "webhook_secret": true,
 }
 
 // Interface guard

@@ -68,7 +68,12 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"bad cache size", "pat_policy {\n cache_size many\n}", "cache_size"},
 		{"fail_open takes no value", "pat_policy {\n fail_open yes\n}", "wrong argument count"},
 		{"feed_client_cert needs two files", "pat_policy {\n feed_client_cert c.pem\n}", "wrong argument count"},
-		{"invalidation_redis takes one or two values", "pat_policy {\n invalidation_redis\n}", "wrong argument count"},
+		{"a subdirective given twice", "pat_policy {\n feed a\n feed b\n}", "feed is given twice"},
+		{"a flag given twice", "pat_policy {\n fail_open\n fail_open\n}", "fail_open is given twice"},
+		{"report_organizations given twice", "pat_policy {\n report_organizations a\n report_organizations b\n}", "report_organizations is given twice"},
+		{"bad cache bytes", "pat_policy {\n cache_bytes lots\n}", "cache_bytes"},
+		{"the webhook moved out", "pat_policy {\n webhook_path /hook\n}", "pat_policy_webhook"},
+		{"invalidation_redis moved out", "pat_policy {\n invalidation_redis redis://x\n}", "pat_policy_webhook"},
 		{"lookup_app needs three values", "pat_policy {\n lookup_app 1 2\n}", "wrong argument count"},
 		{"lookup_app ids are numbers", "pat_policy {\n lookup_app one 2 key.pem\n}", "numeric app id"},
 	}
@@ -83,6 +88,34 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 	}
 }
 
+func TestWebhookCaddyfile(t *testing.T) {
+	tests := []struct{ name, input, want string }{
+		{"unknown subdirective", "pat_policy_webhook {\n path /x\n}", `unknown subdirective "path"`},
+		{"secret twice", "pat_policy_webhook {\n secret a\n secret b\n}", "secret is given twice"},
+		{"redis takes one or two values", "pat_policy_webhook {\n redis\n}", "wrong argument count"},
+		{"secret takes one value", "pat_policy_webhook {\n secret a b\n}", "wrong argument count"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var wh Webhook
+			err := wh.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	var wh Webhook
+	if err := wh.UnmarshalCaddyfile(caddyfile.NewTestDispenser("pat_policy_webhook {\n secret {env.S}\n redis redis://r:6379/0 ch\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if wh.Secret != "{env.S}" || wh.Redis != "redis://r:6379/0" || wh.Channel != "ch" {
+		t.Fatalf("parsed %+v", wh)
+	}
+	if err := (&Webhook{}).Validate(); err == nil {
+		t.Fatal("a receiver without a secret validated")
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -94,9 +127,6 @@ func TestValidate(t *testing.T) {
 		{"bad mode", Handler{Feed: "f", Lookup: "http://x", Mode: "audit"}, "mode"},
 		{"good", Handler{Feed: "f", Lookup: "http://x", Mode: ModeReport}, ""},
 		{"client cert without key", Handler{Feed: "f", Lookup: "http://x", FeedClientCert: "c"}, "feed_client_cert"},
-		{"webhook without secret", Handler{Feed: "f", Lookup: "http://x", WebhookPath: "/hook"}, "webhook_secret"},
-		{"webhook path without slash", Handler{Feed: "f", Lookup: "http://x", WebhookPath: "hook", WebhookSecret: "s"}, "starting with /"},
-		{"redis without webhook", Handler{Feed: "f", Lookup: "http://x", InvalidationRedis: "redis://127.0.0.1:6379/0"}, "needs webhook_path"},
 		{"token and app", Handler{Feed: "f", Lookup: "http://x", LookupToken: "t", LookupApp: &LookupApp{AppID: 1, InstallationID: 2, PrivateKeyFile: "k"}}, "choose one"},
 		{"app without key", Handler{Feed: "f", Lookup: "http://x", LookupApp: &LookupApp{AppID: 1, InstallationID: 2}}, "private key file"},
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/gate"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -39,15 +40,17 @@ type explanation struct {
 	Lines    []string `json:"lines"`
 }
 
-// explain decides a request as ServeHTTP would, lookups included, and
-// returns the chain of facts behind the decision. It changes nothing.
-func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explanation, error) {
+// explain decides a request with the gate, as ServeHTTP does, lookups
+// included, and returns the chain of facts behind the decision and the
+// record of what the handler would do with it. It changes nothing.
+func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explanation, gate.Record, error) {
+	var rec gate.Record
 	if q.Method == "" {
 		q.Method = http.MethodGet
 	}
 	req, err := http.NewRequestWithContext(ctx, q.Method, q.URL, nil)
 	if err != nil {
-		return enforce.Explanation{}, fmt.Errorf("url: %w", err)
+		return enforce.Explanation{}, rec, fmt.Errorf("url: %w", err)
 	}
 	pol := h.store.Load()
 	var tok enforce.Token
@@ -57,7 +60,7 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 	case q.TokenFingerprint != "":
 		fp, err := tokenclass.ParseFingerprint(q.TokenFingerprint)
 		if err != nil {
-			return enforce.Explanation{}, err
+			return enforce.Explanation{}, rec, err
 		}
 		tok.Fingerprint = fp
 		switch q.TokenClass {
@@ -67,48 +70,49 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 			tok.Class = tokenclass.FineGrained
 		case "":
 			if pol == nil || pol.Token(fp) == nil {
-				return enforce.Explanation{}, errors.New("the feed does not list this fingerprint: give its class (classic or fine_grained)")
+				return enforce.Explanation{}, rec, errors.New("the feed does not list this fingerprint: give its class (classic or fine_grained)")
 			}
 			tok.Class = tokenclass.FineGrained
 		default:
-			return enforce.Explanation{}, fmt.Errorf("token class %q: want classic or fine_grained", q.TokenClass)
+			return enforce.Explanation{}, rec, fmt.Errorf("token class %q: want classic or fine_grained", q.TokenClass)
 		}
 	default:
-		return enforce.Explanation{}, errors.New("give a token or a token fingerprint")
+		return enforce.Explanation{}, rec, errors.New("give a token or a token fingerprint")
 	}
 	tgt, err := h.resolver.Resolve(req)
 	if err != nil {
-		return enforce.Explanation{}, err
+		return enforce.Explanation{}, rec, err
 	}
 	if tgt.BodyDecides {
 		// An LFS batch's operation is in its body, which explain does not
 		// have: explain the stricter case.
 		tgt.Access, tgt.BodyDecides = target.Write, false
 	}
-	d, res, tok, _, lookupErr := h.decide(ctx, pol, q.Token, tok, tgt)
-	e := enforce.Explain(pol, tok, tgt, res)
-	if lookupErr != nil {
+	rec = gate.Record{Policy: pol, Token: tok, Lookup: "none"}
+	h.gate.Decide(ctx, &rec, q.Token, tgt)
+	e := enforce.Explain(pol, rec.Token, rec.Target, rec.Resource)
+	if rec.LookupErr != nil {
 		// The decision could not be completed: say so, and why.
-		e.Decision = d
-		e.LookupError = lookupErr.Error()
+		e.Decision = rec.Decision
+		e.LookupError = rec.LookupErr.Error()
 	}
-	return e, nil
+	return e, rec, nil
 }
 
 func (h *Handler) explainJSON(ctx context.Context, q explainRequest) explanation {
 	out := explanation{Feed: h.feed.source}
-	e, err := h.explain(ctx, q)
+	e, rec, err := h.explain(ctx, q)
 	if err != nil {
 		out.Decision, out.Lines = "error", []string{err.Error()}
 		return out
 	}
 	d := e.Decision
 	out.Decision, out.Reason, out.Message, out.Lines = d.Outcome.String(), d.Reason.String(), d.Message(), e.Lines()
-	switch forward, report := h.forwards(h.store.Load(), d); {
-	case report:
+	switch {
+	case rec.Waived:
 		out.Decision = "would_" + out.Decision
 		out.Lines = append(out.Lines, "mode: report (forwarded, logged as would_"+d.Outcome.String()+")")
-	case forward && d.Outcome != enforce.Allow:
+	case rec.Action == gate.Forward && d.Outcome != enforce.Allow:
 		out.Lines = append(out.Lines, "fail_open: the lookup failed as an outage, so the handler forwards the request unchecked")
 	case d.Reason == enforce.ReasonLookupFailed:
 		out.Lines = append(out.Lines, "the lookup failed: the handler answers 503 (fail_open is off)")

@@ -41,6 +41,7 @@ type lookupSettings struct {
 	Timeout    time.Duration `json:"timeout"`
 	TTL        time.Duration `json:"ttl"`
 	MaxEntries int64         `json:"max_entries"`
+	MaxBytes   int64         `json:"max_bytes"`
 }
 
 func sha(b []byte) string {
@@ -57,9 +58,10 @@ func (h *Handler) startLookups(repl *caddy.Replacer) (*lookup.Client, string, er
 		Timeout:    time.Duration(h.LookupTimeout),
 		TTL:        time.Duration(h.CacheTTL),
 		MaxEntries: h.CacheSize,
+		MaxBytes:   h.CacheBytes,
 		Observe:    observeLookup,
 	}
-	s := lookupSettings{BaseURL: cfg.BaseURL, Timeout: cfg.Timeout, TTL: cfg.TTL, MaxEntries: cfg.MaxEntries}
+	s := lookupSettings{BaseURL: cfg.BaseURL, Timeout: cfg.Timeout, TTL: cfg.TTL, MaxEntries: cfg.MaxEntries, MaxBytes: cfg.MaxBytes}
 	if cfg.Token != "" {
 		s.TokenSHA = sha([]byte(cfg.Token))
 	}

@@ -14,10 +14,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/patgate/patgate/gate"
 	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/policyfeed"
 	"github.com/patgate/patgate/target"
-	"github.com/patgate/patgate/webhook"
 )
 
 func init() {
@@ -80,6 +80,9 @@ type Handler struct {
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 	// CacheSize bounds the number of cached lookup answers. Default 100000.
 	CacheSize int64 `json:"cache_size,omitempty"`
+	// CacheBytes bounds the memory of each lookup cache (resources, token
+	// owners), every answer counted at its size. Default 64 MiB.
+	CacheBytes int64 `json:"cache_bytes,omitempty"`
 	// FailOpen forwards requests whose lookup failed instead of answering
 	// 503. Off by default: a gateway that cannot tell must not let through.
 	FailOpen bool `json:"fail_open,omitempty"`
@@ -102,21 +105,9 @@ type Handler struct {
 	// LogAllowed writes allowed decisions at info level instead of debug.
 	LogAllowed bool `json:"log_allowed,omitempty"`
 
-	// WebhookPath, when set, is where the host delivers its webhooks
-	// (repository and organization events); the answers they make stale
-	// are dropped from the lookup cache at once instead of at the TTL.
-	WebhookPath string `json:"webhook_path,omitempty"`
-	// WebhookSecret is the webhooks' shared secret (X-Hub-Signature-256).
-	// Placeholders are expanded.
-	WebhookSecret string `json:"webhook_secret,omitempty"`
-	// InvalidationRedis is a Redis URL (redis://host:port/db) through which
-	// the gateways behind one load balancer pass invalidations on, since
-	// the host delivers each webhook to one of them.
-	InvalidationRedis string `json:"invalidation_redis,omitempty"`
-	// InvalidationChannel is the Redis channel; default patgate:invalidate.
-	InvalidationChannel string `json:"invalidation_channel,omitempty"`
-
-	logger   *zap.Logger
+	logger *zap.Logger
+	// gate decides requests: ServeHTTP and explain both go through it.
+	gate     *gate.Gate
 	resolver *target.Resolver
 	lookups  *lookup.Client
 	store    *policyfeed.Store
@@ -125,11 +116,6 @@ type Handler struct {
 	lookupKey string
 	feed      *feedState
 	report    bool
-	// reportOrgs holds ReportOrganizations, lowercase.
-	reportOrgs map[string]bool
-
-	webhookSecret []byte
-	invalidator   *invalidator
 }
 
 // LookupApp is a GitHub App installation used for lookups.
@@ -183,22 +169,8 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 		return err
 	}
 	h.report = h.Mode == ModeReport
-	h.reportOrgs = make(map[string]bool, len(h.ReportOrganizations))
-	for _, o := range h.ReportOrganizations {
-		h.reportOrgs[strings.ToLower(o)] = true
-	}
 	settings, keyPEM, err := h.feedSettings(repl)
 	if err != nil {
-		return err
-	}
-	if h.WebhookPath != "" {
-		secret, err := expandSecret(repl, "webhook_secret", h.WebhookSecret)
-		if err != nil {
-			return err
-		}
-		h.webhookSecret = []byte(secret)
-	}
-	if err := h.startInvalidator(repl); err != nil {
 		return err
 	}
 	h.warnWeakSettings(repl)
@@ -207,6 +179,16 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 		return err
 	}
 	h.feed, h.store, h.feedKey = feed, feed.store, key
+	reportOrgs := make(map[string]bool, len(h.ReportOrganizations))
+	for _, o := range h.ReportOrganizations {
+		reportOrgs[strings.ToLower(o)] = true
+	}
+	h.gate = &gate.Gate{
+		Resolver: h.resolver, Facts: h.lookups, Policy: h.store.Load,
+		Report: h.report, ReportOrgs: reportOrgs, FailOpen: h.FailOpen,
+		GraphQLLimit: graphqlLimit, LFSBatchLimit: h.lfsBatchLimit(),
+		ObserveCache: countCache,
+	}
 	return nil
 }
 
@@ -228,10 +210,6 @@ func (h *Handler) warnWeakSettings(repl *caddy.Replacer) {
 		h.logger.Warn("lookup_token is empty: lookups are anonymous, so private repositories look missing and ids of private resources stay undetermined")
 	}
 }
-
-// deliveries remembers webhook delivery ids for the whole process, so
-// that a delivery replayed after a config reload is still refused.
-var deliveries = new(webhook.Deliveries)
 
 // expandSecret expands the placeholders of a secret or key setting. One
 // that expands to nothing is a configuration error (SPEC §7): an unset
@@ -255,12 +233,6 @@ func (h *Handler) Validate() error {
 	if h.Feed == "" {
 		return fmt.Errorf("feed is required")
 	}
-	if h.WebhookPath != "" && (h.WebhookSecret == "" || h.WebhookPath[0] != '/') {
-		return fmt.Errorf("webhook_path needs a path starting with / and a webhook_secret")
-	}
-	if h.InvalidationRedis != "" && h.WebhookPath == "" {
-		return fmt.Errorf("invalidation_redis needs webhook_path: only webhooks produce invalidations")
-	}
 	if (h.FeedClientCert == "") != (h.FeedClientKey == "") {
 		return fmt.Errorf("feed_client_cert needs both a certificate and a key file")
 	}
@@ -280,7 +252,7 @@ func (h *Handler) Validate() error {
 
 // graphqlLimit bounds the GraphQL request body the gateway reads: 1 MiB,
 // far above what gh, Octokit or any UI sends.
-func (h *Handler) graphqlLimit() int64 { return 1 << 20 }
+const graphqlLimit = 1 << 20
 
 func (h *Handler) lfsBatchLimit() int64 {
 	if h.LFSBatchLimit > 0 {
@@ -293,9 +265,6 @@ func (h *Handler) lfsBatchLimit() int64 {
 // uses it any more) and the lookup caches.
 func (h *Handler) Cleanup() error {
 	activeHandlers.Delete(h)
-	if h.invalidator != nil {
-		h.invalidator.stop()
-	}
 	if h.feedKey != "" {
 		if _, err := feeds.Delete(h.feedKey); err != nil {
 			h.logger.Error("stopping the policy feed", zap.Error(err))

@@ -54,7 +54,7 @@ func TestOwnerTheLookupCannotSee(t *testing.T) {
 	}
 }
 
-// TestSecretsThatExpandToNothing: an operator writes webhook_secret
+// TestSecretsThatExpandToNothing: an operator writes the webhook's secret
 // {env.PATGATE_WEBHOOK_SECRET} and the variable is not set in the
 // service's environment. The placeholder passed validation and became the
 // empty key, with which anyone can sign a delivery that flushes every
@@ -67,12 +67,12 @@ func TestSecretsThatExpandToNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		story, body, says string
+		story, body, site, says string
 	}{
-		{"webhook secret", "webhook_path /hook\n\t\twebhook_secret {env.PATGATE_TEST_UNSET}", "webhook_secret expands to nothing"},
-		{"webhook secret of spaces", "webhook_path /hook\n\t\twebhook_secret \"{env.PATGATE_TEST_UNSET}  \"", "webhook_secret expands to nothing"},
-		{"feed key", "feed_key {env.PATGATE_TEST_UNSET}", "feed_key expands to nothing"},
-		{"GitHub App key", "lookup_app 1 2 {env.PATGATE_TEST_UNSET}", "private key file expands to nothing"},
+		{"webhook secret", "", "pat_policy_webhook /hook {\n\t\tsecret {env.PATGATE_TEST_UNSET}\n\t}", "secret expands to nothing"},
+		{"webhook secret of spaces", "", "pat_policy_webhook /hook {\n\t\tsecret \"{env.PATGATE_TEST_UNSET}  \"\n\t}", "secret expands to nothing"},
+		{"feed key", "feed_key {env.PATGATE_TEST_UNSET}", "", "feed_key expands to nothing"},
+		{"GitHub App key", "lookup_app 1 2 {env.PATGATE_TEST_UNSET}", "", "private key file expands to nothing"},
 	} {
 		t.Run(tc.story, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{
@@ -85,9 +85,10 @@ http://127.0.0.1:0 {
 		lookup http://127.0.0.1:1/api/v3
 		%s
 	}
+	%s
 	respond "upstream"
 }
-`, feed, tc.body)
+`, feed, tc.body, tc.site)
 			path := filepath.Join(dir, "Caddyfile")
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)

@@ -133,6 +133,13 @@ func registerTokens(toks ...string) {
 // test ends.
 func startGateway(t *testing.T, upstream, policyBody string) *gateway {
 	t.Helper()
+	return startGatewaySite(t, upstream, policyBody, "")
+}
+
+// startGatewaySite is startGateway with more directives in the site block
+// (site), such as a pat_policy_webhook receiver.
+func startGatewaySite(t *testing.T, upstream, policyBody, site string) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	return startCaddy(t, dir, "", func(port, admin int) string {
 		return fmt.Sprintf(`{
@@ -147,9 +154,10 @@ http://127.0.0.1:%d {
 	pat_policy {
 		%s
 	}
+	%s
 	reverse_proxy %s
 }
-`, admin, port, strings.ReplaceAll(policyBody, "{dir}", dir), upstream)
+`, admin, port, strings.ReplaceAll(policyBody, "{dir}", dir), site, upstream)
 	})
 }
 

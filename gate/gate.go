@@ -1,0 +1,367 @@
+// Package gate is one request's journey through the policies, in plain Go:
+// read the credential, resolve what the request reaches (REST, Git, an LFS
+// batch body, a GraphQL document), gather the facts the decision asks for
+// from a Facts source, decide every target with enforce, and say what to do:
+// pass it untouched, forward it, refuse it, or reject it as malformed. The
+// result is one Record, which the Caddy glue writes to the decision log and
+// metrics and maps onto HTTP. Explanations go through the same Decide, so
+// an explanation can never differ from a decision.
+package gate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/graphql"
+	"github.com/patgate/patgate/lookup"
+	"github.com/patgate/patgate/target"
+	"github.com/patgate/patgate/tokenclass"
+)
+
+// Facts is what a decision may ask the outside world: who owns a target and
+// whether it is public, and who owns a token. *lookup.Client satisfies it.
+// Errors wrapping lookup.ErrRefused are the request's doing (a name the host
+// will not answer for); any other error is an outage.
+type Facts interface {
+	Resource(ctx context.Context, t target.Target) (target.Resource, bool, error)
+	TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error)
+}
+
+// Action is what the handler does with a request.
+type Action uint8
+
+const (
+	// Pass forwards a request without a PAT untouched; it leaves no record.
+	Pass Action = iota
+	// Forward forwards a PAT request: allowed, a refusal waived by report
+	// mode, or a lookup outage under fail-open.
+	Forward
+	// Refuse answers the decision: 403, or 503 when a fact could not be had.
+	Refuse
+	// Reject answers a request the gateway cannot check: Record.Status
+	// (400, 413) with Record.Malformed.
+	Reject
+)
+
+// Gate decides requests. It is immutable once built and safe for
+// concurrent use.
+type Gate struct {
+	// Resolver maps requests to targets.
+	Resolver *target.Resolver
+	// Facts answers the lookups decisions ask for.
+	Facts Facts
+	// Policy returns the policy snapshot in force (nil before a first
+	// feed). Each request reads it once and keeps it in its record.
+	Policy func() *enforce.Policy
+	// Report waives every refusal (mode report).
+	Report bool
+	// ReportOrgs waives refusals whose subject is one of these lowercase
+	// logins; the feed may put more organizations in report mode.
+	ReportOrgs map[string]bool
+	// FailOpen forwards requests whose lookup failed in an outage.
+	FailOpen bool
+	// GraphQLLimit and LFSBatchLimit bound the bodies read to decide.
+	GraphQLLimit, LFSBatchLimit int64
+	// ObserveCache, if set, is told whether each fact came from the cache.
+	ObserveCache func(hit bool)
+}
+
+// Record is one PAT request's journey: what it carried, what it reached,
+// which facts were looked up, the decision and what was done with it.
+type Record struct {
+	Start time.Time
+	Cred  tokenclass.Credential
+	// Policy is the snapshot that decided; the record is written with it.
+	Policy *enforce.Policy
+	Token  enforce.Token
+	// Target and Resource are those of the target that decided the
+	// answer (for a GraphQL document, the one that answered).
+	Target   target.Target
+	Resource target.Resource
+	Decision enforce.Decision
+	// Lookup says how the facts came: "none" needed, all from the cache
+	// ("hit"), or at least one from the host ("miss").
+	Lookup    string
+	LookupErr error
+	// Malformed and Status are set when the request was rejected;
+	// NoCredential when its credential could not be read at all.
+	Malformed    error
+	Status       int
+	NoCredential bool
+	Action       Action
+	// Waived says a refusal was forwarded under report mode.
+	Waived bool
+	// Surface is the kind of client, for the shape of an answer.
+	Surface target.Surface
+}
+
+// Check runs one request through the gate and fills rec (which the caller
+// owns, so that the common path allocates nothing). It may read and
+// restore the request body (an LFS batch, a GraphQL document).
+func (g *Gate) Check(r *http.Request, rec *Record) {
+	cred, err := tokenclass.FromRequest(r)
+	if err != nil {
+		*rec = Record{Start: time.Now(), NoCredential: true}
+		g.reject(r, rec, http.StatusBadRequest, err, g.Resolver.Surface(r))
+		return
+	}
+	if !cred.Class.IsPAT() {
+		rec.Action = Pass
+		return
+	}
+	*rec = Record{Start: time.Now(), Cred: cred, Lookup: "none",
+		Token: enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}}
+	tgt, err := g.Resolver.Resolve(r)
+	if err != nil {
+		g.reject(r, rec, http.StatusBadRequest, err, g.Resolver.Surface(r))
+		return
+	}
+	rec.Target, rec.Surface = tgt, tgt.Surface
+	if tgt.BodyDecides {
+		if status, err := g.readLFSBatch(r, &rec.Target); err != nil {
+			g.reject(r, rec, status, err, tgt.Surface)
+			return
+		}
+	}
+	rec.Policy = g.Policy()
+	if tgt.Surface != target.GraphQL {
+		g.Decide(r.Context(), rec, cred.Token, rec.Target)
+		return
+	}
+	// Only a token some policy could restrict is worth parsing for.
+	if rec.Policy != nil && !rec.Policy.RestrictsClass(cred.Class) {
+		g.Decide(r.Context(), rec, cred.Token, target.Target{Scope: target.Unscoped, Surface: target.GraphQL, Access: tgt.Access})
+		return
+	}
+	targets, status, err := g.graphqlTargets(r)
+	if err != nil {
+		g.reject(r, rec, status, err, target.GraphQL)
+		return
+	}
+	g.Decide(r.Context(), rec, cred.Token, targets...)
+}
+
+func (g *Gate) reject(r *http.Request, rec *Record, status int, err error, s target.Surface) {
+	rec.Action, rec.Status, rec.Malformed, rec.Surface = Reject, status, err, s
+}
+
+// Decide decides every target for rec's token under rec's policy, keeps in
+// rec the decision that answers, and sets the action. token is the raw
+// token, for learning its owner from the host; explain passes "" when it
+// knows only a fingerprint, and the owner stays unknown.
+//
+// Each target's decision is ranked (an enforced refusal over a failed
+// lookup, over a refusal that report mode waives, over an allow) and the
+// highest answers, the first of its rank. So a refusal of one target wins
+// over a failed lookup of another: under fail-open, a client cannot pick a
+// lookup to fail and have a restricted target waved through with it. Only
+// an enforced refusal, which nothing outranks, ends the loop early.
+func (g *Gate) Decide(ctx context.Context, rec *Record, token string, targets ...target.Target) {
+	tok, lookups, best := rec.Token, rec.Lookup, -1
+	if lookups == "" {
+		lookups = "none"
+	}
+	for _, t := range targets {
+		d, res, tk, facts, lookupErr := g.decide(ctx, rec.Policy, token, tok, t)
+		tok = tk
+		if facts == "miss" || lookups == "none" {
+			lookups = facts
+		}
+		if rk := g.rank(rec.Policy, d); rk > best {
+			best = rk
+			rec.Decision, rec.Resource, rec.Token, rec.Target, rec.LookupErr = d, res, tk, t, lookupErr
+			if rk == rankRefused {
+				break
+			}
+		}
+	}
+	rec.Lookup = lookups
+	forward, waived := g.Forwards(rec.Policy, rec.Decision)
+	rec.Action, rec.Waived = Refuse, waived
+	if forward {
+		rec.Action = Forward
+	}
+}
+
+// Ranks of a target's decision within a request: the highest answers.
+const (
+	rankAllow    = iota
+	rankReported // a refusal that report mode waives
+	rankFailed   // a lookup that failed, or no feed yet
+	rankRefused  // an enforced refusal
+)
+
+func (g *Gate) rank(pol *enforce.Policy, d enforce.Decision) int {
+	switch {
+	case d.Outcome == enforce.Allow:
+		return rankAllow
+	case g.InReport(pol, d):
+		return rankReported
+	case d.Outcome == enforce.Unavailable:
+		return rankFailed
+	}
+	return rankRefused
+}
+
+// Forwards says what is done with a decision: forward it (allowed, a
+// refusal under report mode, or a lookup that failed in an outage under
+// fail-open) or answer it. waived says report mode forwarded a refusal.
+func (g *Gate) Forwards(pol *enforce.Policy, d enforce.Decision) (forward, waived bool) {
+	if d.Outcome == enforce.Allow {
+		return true, false
+	}
+	if g.InReport(pol, d) {
+		return true, true
+	}
+	return g.FailOpen && d.Reason == enforce.ReasonLookupFailed, false
+}
+
+// InReport says whether a refusal falls under report mode: the gate's
+// mode, the organizations its config lists, or an organization the feed
+// puts in report mode.
+func (g *Gate) InReport(pol *enforce.Policy, d enforce.Decision) bool {
+	if g.Report {
+		return true
+	}
+	// A second resource of another owner is that owner's business, which
+	// the subject's report mode must not decide.
+	if d.Subject == "" || d.Reason == enforce.ReasonOwnerMismatch {
+		return false
+	}
+	if g.ReportOrgs[strings.ToLower(d.Subject)] {
+		return true
+	}
+	if pol != nil {
+		if o := pol.Organization(d.Subject); o != nil && o.Report {
+			return true
+		}
+	}
+	return false
+}
+
+// decide runs the decision for one target, looking up the facts it asks
+// for one at a time, so that a request the policy settles by itself costs
+// no lookup. facts says how the facts came: "none", "hit" or "miss".
+func (g *Gate) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, facts string, err error) {
+	facts = "none"
+	// Three facts at most: the resource, the token's owner, and the owner
+	// of the second resource a route names.
+	for range 4 {
+		d = enforce.Decide(pol, tok, tgt, res)
+		var hit bool
+		switch d.Outcome {
+		case enforce.NeedResource:
+			res, hit, err = g.Facts.Resource(ctx, tgt)
+		case enforce.NeedAlso:
+			var also target.Resource
+			also, hit, err = g.Facts.Resource(ctx, *tgt.Also)
+			res.AlsoKnown, res.AlsoOwner, res.AlsoOwnerType = true, also.OwnerLogin, also.OwnerType
+		case enforce.NeedTokenOwner:
+			tok.OwnerKnown = true
+			if token == "" {
+				continue // explain by fingerprint: the owner stays unknown
+			}
+			tok.Owner, hit, err = g.Facts.TokenOwner(ctx, token, tok.Fingerprint)
+		default:
+			return d, res, tok, facts, nil
+		}
+		if g.ObserveCache != nil {
+			g.ObserveCache(hit)
+		}
+		switch {
+		case !hit:
+			facts = "miss"
+		case facts == "none":
+			facts = "hit"
+		}
+		if errors.Is(err, lookup.ErrRefused) {
+			// The host would not answer for what the request names: the
+			// request provoked it, so it is no outage, and fail-open does
+			// not forward it.
+			return enforce.LookupRefused(pol, tok), res, tok, facts, err
+		}
+		if err != nil {
+			return enforce.LookupFailed(pol, tok), res, tok, facts, err
+		}
+	}
+	// A decision still asking for facts after it was given them is a bug;
+	// fail closed rather than loop.
+	return enforce.LookupFailed(pol, tok), res, tok, facts, errors.New("decision did not settle")
+}
+
+// readLFSBatch reads a Git LFS batch request's body, bounded, to learn
+// whether it downloads or uploads, and puts it back intact for the
+// upstream. It returns the status to answer with when it cannot.
+func (g *Gate) readLFSBatch(r *http.Request, tgt *target.Target) (int, error) {
+	body, status, err := readBody(r, g.LFSBatchLimit, target.ErrBadLFSBatch)
+	if err != nil {
+		return status, err
+	}
+	tgt.Access, err = target.LFSBatchAccess(body)
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	tgt.BodyDecides, tgt.AnonReadable = false, tgt.Access == target.Read
+	return 0, nil
+}
+
+// graphqlTargets reads a GraphQL request and returns every target its
+// documents name (an unscoped target when they name none).
+func (g *Gate) graphqlTargets(r *http.Request) ([]target.Target, int, error) {
+	var body []byte
+	// A GET or HEAD is read too when it has a body: a host that parses
+	// JSON bodies of any method could run that document instead of the
+	// URL's, so ParseRequests refuses the pair.
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		var status int
+		var err error
+		if body, status, err = readBody(r, g.GraphQLLimit, graphql.ErrBadRequest); err != nil {
+			return nil, status, err
+		}
+	}
+	reqs, err := graphql.ParseRequests(r.Method, r.URL.RawQuery, body)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	var all []target.Target
+	for _, q := range reqs {
+		ts, access, err := graphql.Targets(r.Context(), q)
+		if err != nil {
+			return nil, http.StatusBadRequest, err
+		}
+		if len(ts) == 0 {
+			ts = []target.Target{{Scope: target.Unscoped, Surface: target.GraphQL, Access: access}}
+		}
+		all = append(all, ts...)
+	}
+	return all, 0, nil
+}
+
+// readBody reads a body the decision depends on, at most limit bytes, and
+// puts it back intact for the upstream. An encoded body is refused: the
+// gateway and the host could read it differently.
+func readBody(r *http.Request, limit int64, kind error) ([]byte, int, error) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, http.StatusBadRequest, fmt.Errorf("%w: a %s-encoded body cannot be checked", kind, ce)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("%w: reading the body: %w", kind, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: larger than the %d bytes the gateway checks", kind, limit)
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return body, 0, nil
+}
