@@ -49,21 +49,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		log_allowed
 //	}
 //
-// Each subdirective may be given once: given twice, which one held would
-// depend on the order, so it is an error naming it.
+// Each subdirective may be given once.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("%s is given twice", name)
-		}
-		seen[name] = true
-		args := d.RemainingArgs()
+	return subdirectives(d, func(name string, args []string) error {
 		one := func(dst *string) error {
 			if len(args) != 1 {
 				return d.ArgErr()
@@ -174,7 +162,27 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown subdirective %q", name)
 		}
-		if err != nil {
+		return err
+	})
+}
+
+// subdirectives walks a directive's block (the directive takes no
+// arguments of its own; a matcher is taken off before) and calls f with
+// each subdirective and its arguments. A subdirective given twice is an
+// error naming it: which one held would depend on the order.
+func subdirectives(d *caddyfile.Dispenser, f func(name string, args []string) error) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("%s is given twice", name)
+		}
+		seen[name] = true
+		if err := f(name, d.RemainingArgs()); err != nil {
 			return err
 		}
 	}

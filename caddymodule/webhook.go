@@ -88,18 +88,7 @@ func parseWebhookCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		redis  <redis://host:port/db> [<channel>]
 //	}
 func (wh *Webhook) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("%s is given twice", name)
-		}
-		seen[name] = true
-		args := d.RemainingArgs()
+	return subdirectives(d, func(name string, args []string) error {
 		switch name {
 		case "secret":
 			if len(args) != 1 {
@@ -117,8 +106,8 @@ func (wh *Webhook) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unknown subdirective %q", name)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Provision expands the secret and joins the process's Redis subscription.
