@@ -15,10 +15,20 @@ import (
 	"github.com/patgate/patgate/enforce"
 )
 
-// DefaultInterval is how often a Watcher polls when given no interval. It is
-// short because a revoked approval should stop working soon, and a poll of
-// an unchanged file or an ETag'd URL is cheap.
-const DefaultInterval = 10 * time.Second
+// The default polling intervals, which NewWatcher picks by the kind of
+// source when it is given none. They are short because a revoked approval
+// should stop working soon; the Caddy module's feed_refresh defaults to the
+// same (caddymodule/feed.go).
+const (
+	// DefaultInterval is how often a Watcher polls a file, or any source
+	// but a URL: every second. A poll of an unchanged file is an open and
+	// an fstat, microseconds however large the feed (see FileSource).
+	DefaultInterval = time.Second
+	// DefaultURLInterval is how often a Watcher polls an HTTP(S) source:
+	// every 30 seconds. An unchanged feed costs a 304, but still a round
+	// trip to a server that every gateway polls.
+	DefaultURLInterval = 30 * time.Second
+)
 
 // Result is the outcome of one Refresh, for metrics and tests.
 type Result struct {
@@ -68,11 +78,15 @@ type Watcher struct {
 	kick chan struct{}
 }
 
-// NewWatcher returns a watcher that refreshes store from src every interval
-// (DefaultInterval if interval is not positive). A nil log discards logs.
+// NewWatcher returns a watcher that refreshes store from src every interval:
+// if interval is not positive, DefaultURLInterval for an *HTTPSource and
+// DefaultInterval for any other. A nil log discards logs.
 func NewWatcher(src Source, store *Store, interval time.Duration, log *zap.Logger) *Watcher {
 	if interval <= 0 {
 		interval = DefaultInterval
+		if _, ok := src.(*HTTPSource); ok {
+			interval = DefaultURLInterval
+		}
 	}
 	if log == nil {
 		log = zap.NewNop()

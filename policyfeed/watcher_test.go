@@ -146,6 +146,28 @@ func TestWatcherMissingAtStart(t *testing.T) {
 	}
 }
 
+func TestNewWatcherInterval(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      Source
+		interval time.Duration
+		want     time.Duration
+	}{
+		{"file, none given", &FileSource{}, 0, DefaultInterval},
+		{"URL, none given", &HTTPSource{}, 0, DefaultURLInterval},
+		{"URL, negative", &HTTPSource{}, -time.Second, DefaultURLInterval},
+		{"other source, none given", &panickySource{}, 0, DefaultInterval},
+		{"given", &HTTPSource{}, 5 * time.Second, 5 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NewWatcher(tc.src, new(Store), tc.interval, nil).interval; got != tc.want {
+				t.Errorf("interval = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // waitFor polls cond until it holds or the deadline passes, so tests do not
 // depend on a fixed sleep being long enough.
 func waitFor(t *testing.T, what string, cond func() bool) {
