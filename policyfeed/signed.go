@@ -9,14 +9,13 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
-	"unsafe"
 
+	"github.com/go-json-experiment/json"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -40,14 +39,21 @@ const clockSkew = 30 * time.Second
 // now is the clock, replaceable in tests.
 var now = time.Now
 
-// Verifier checks signed feeds against one public key. The algorithm is
+// Verifier checks signed feeds against one public key. The algorithms are
 // pinned to the key's type, so that a feed cannot choose how it is
 // verified: ES256 for a P-256 key, EdDSA for Ed25519, RS256 or PS256 for
 // RSA. "none", HMAC (whose "secret" would be the public key everyone has)
 // and any other algorithm are refused.
+//
+// The cryptography is golang-jwt's: each allowed algorithm is one of its
+// SigningMethod values, held here rather than looked up by name in jwt's
+// registry, which any package linked into the binary can add to. Its token
+// parser is not used: it would decode the payload, a feed of up to
+// hundreds of megabytes, into a claims map that nothing reads, when the
+// feed parser reads exp and nbf itself (see Parse).
 type Verifier struct {
 	key     crypto.PublicKey
-	methods []string
+	methods []jwt.SigningMethod
 }
 
 // NewVerifier reads a PEM public key (PKIX "PUBLIC KEY", PKCS#1 "RSA
@@ -82,27 +88,34 @@ func NewVerifier(pemData []byte) (*Verifier, error) {
 	return &Verifier{key: key, methods: methods}, nil
 }
 
-// methodsFor pins the JWS algorithms a key may verify.
-func methodsFor(key any) ([]string, error) {
+// methodsFor pins the JWS algorithms a key may verify: the explicit list
+// that a feed's "alg" must be found in.
+func methodsFor(key any) ([]jwt.SigningMethod, error) {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
 		if k.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("feed key: ECDSA curve %s is not supported (use P-256, ES256)", k.Curve.Params().Name)
 		}
-		return []string{"ES256"}, nil
+		return []jwt.SigningMethod{jwt.SigningMethodES256}, nil
 	case ed25519.PublicKey:
-		return []string{"EdDSA"}, nil
+		return []jwt.SigningMethod{jwt.SigningMethodEdDSA}, nil
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("feed key: RSA key of %d bits is too short (want at least 2048)", k.N.BitLen())
 		}
-		return []string{"RS256", "PS256"}, nil
+		return []jwt.SigningMethod{jwt.SigningMethodRS256, jwt.SigningMethodPS256}, nil
 	}
 	return nil, fmt.Errorf("feed key: unsupported key type %T", key)
 }
 
 // Algorithms returns the algorithms the key accepts.
-func (v *Verifier) Algorithms() []string { return slices.Clone(v.methods) }
+func (v *Verifier) Algorithms() []string {
+	algs := make([]string, len(v.methods))
+	for i, m := range v.methods {
+		algs[i] = m.Alg()
+	}
+	return algs
+}
 
 // Open verifies a compact JWS and returns its payload, the feed JSON. The
 // payload's exp and nbf are checked by Parse's caller, which reads them
@@ -112,13 +125,17 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 	if len(data) > 0 && data[0] == '{' {
 		return nil, ErrUnsigned
 	}
+	// The signature is found from the end, so that finding it does not
+	// scan the payload. A payload with a "." in it (more than three
+	// parts) is not base64url and is refused when it is decoded, after
+	// the signature: only the key's holder can have signed it.
 	first := bytes.IndexByte(data, '.')
 	last := bytes.LastIndexByte(data, '.')
 	if first <= 0 || last == first {
 		return nil, fmt.Errorf("%w: not a compact JWS (header.payload.signature)", ErrBadSignature)
 	}
 	headerB64, payloadB64, sigB64 := data[:first], data[first+1:last], data[last+1:]
-	alg, err := v.checkHeader(headerB64)
+	method, err := v.checkHeader(headerB64)
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +146,7 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: undecodable signature", ErrBadSignature)
 	}
-	// The signing input is header.payload as it was sent; a feed can be
-	// hundreds of megabytes, so it is viewed in place, not copied. Verify
-	// only reads it, and data is not changed while it does.
-	signingInput := unsafe.String(unsafe.SliceData(data), last)
-	if err := jwt.GetSigningMethod(alg).Verify(signingInput, sig, v.key); err != nil {
+	if err := verify(method, data[:last], sig, v.key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	payload := make([]byte, base64.RawURLEncoding.DecodedLen(len(payloadB64)))
@@ -144,26 +157,42 @@ func (v *Verifier) Open(data []byte) ([]byte, error) {
 	return payload[:n], nil
 }
 
-// checkHeader decodes a JWS header (base64url) and returns its algorithm
-// if the key accepts it and the header asks for no extension the verifier
-// does not understand. Open calls it, and so do sources, on the header
-// alone, before they read the rest of a feed.
-func (v *Verifier) checkHeader(headerB64 []byte) (string, error) {
+// verify checks sig over the signing input, header.payload as it was sent.
+// jwt's SigningMethod takes that input as a string, so it is copied into
+// one: for a 243 MB feed, 243 MB more for as long as the verification
+// takes (jwt copies it once more to hash it). The copy is the price of
+// keeping unsafe off the trust boundary; it is garbage as soon as verify
+// returns, before the payload is decoded, and the heap the snapshot keeps
+// is unchanged.
+func verify(method jwt.SigningMethod, signingInput, sig []byte, key crypto.PublicKey) error {
+	return method.Verify(string(signingInput), sig, key)
+}
+
+// checkHeader decodes a JWS header (base64url) and returns its algorithm's
+// SigningMethod if the key accepts it and the header asks for no extension
+// the verifier does not understand. Open calls it, and so do sources, on
+// the header alone, before they read the rest of a feed.
+//
+// The header is read with JSON v2's rules, like the feed itself: a repeated
+// name, a name in other case ("ALG") or invalid UTF-8 is refused rather
+// than resolved one way here and maybe another way by whoever signed it.
+func (v *Verifier) checkHeader(headerB64 []byte) (jwt.SigningMethod, error) {
 	var header struct {
 		Alg  string   `json:"alg"`
 		Crit []string `json:"crit"`
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(string(headerB64))
 	if err != nil || json.Unmarshal(hb, &header) != nil {
-		return "", fmt.Errorf("%w: unreadable header", ErrBadSignature)
+		return nil, fmt.Errorf("%w: unreadable header", ErrBadSignature)
 	}
-	if !slices.Contains(v.methods, header.Alg) {
-		return "", fmt.Errorf("%w: algorithm %q is not accepted for this key (want %v)", ErrBadSignature, header.Alg, v.methods)
+	i := slices.IndexFunc(v.methods, func(m jwt.SigningMethod) bool { return m.Alg() == header.Alg })
+	if i < 0 {
+		return nil, fmt.Errorf("%w: algorithm %q is not accepted for this key (want %v)", ErrBadSignature, header.Alg, v.Algorithms())
 	}
 	if len(header.Crit) > 0 {
-		return "", fmt.Errorf("%w: critical header extensions %v are not understood", ErrBadSignature, header.Crit)
+		return nil, fmt.Errorf("%w: critical header extensions %v are not understood", ErrBadSignature, header.Crit)
 	}
-	return header.Alg, nil
+	return v.methods[i], nil
 }
 
 // Sign wraps feed JSON as a compact JWS signed with key (ECDSA P-256,

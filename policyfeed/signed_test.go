@@ -131,6 +131,12 @@ func TestSignedFeeds(t *testing.T) {
 		{"signature of another payload", parts[0] + "." + parts[1] + "." + strings.Split(string(mustSign(t, `{"version":1}`, k.ec, false)), ".")[2], ecV, ErrBadSignature},
 		{"critical header", b64(`{"alg":"ES256","crit":["exp"]}`) + "." + parts[1] + "." + parts[2], ecV, ErrBadSignature},
 		{"unreadable header", "!!!." + parts[1] + "." + parts[2], ecV, ErrBadSignature},
+		{"algorithm jwt knows but the key is not pinned to", header("ES384") + "." + parts[1] + "." + parts[2], ecV, ErrBadSignature},
+		// A header that names alg twice, or in other case, could be read
+		// one way here and another by the signer's tools.
+		{"alg repeated", signedAs(t, b64(`{"alg":"none","alg":"ES256"}`)+"."+parts[1], k.ec), ecV, ErrBadSignature},
+		{"alg in other case", signedAs(t, b64(`{"ALG":"ES256"}`)+"."+parts[1], k.ec), ecV, ErrBadSignature},
+		{"four parts", signedAs(t, parts[0]+"."+parts[1]+"."+parts[1], k.ec), ecV, ErrBadSignature},
 		{"expired", string(expired), ecV, ErrExpired},
 		{"not yet valid", string(notYet), ecV, ErrExpired},
 		{"invalid feed inside a valid signature", string(mustSign(t, `{"version": 0}`, k.ec, false)), ecV, ErrInvalidFeed},
@@ -149,6 +155,17 @@ func TestSignedFeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// signedAs appends to a signing input its ES256 signature, whatever the
+// input is, for the checks a good signature must not get past.
+func signedAs(t testing.TB, input string, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	sig, err := jwt.SigningMethodES256.Sign(input, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func mustDecodeHeader(t testing.TB, jws []byte) []byte {
@@ -196,5 +213,33 @@ func TestParsePrivateKey(t *testing.T) {
 	}
 	if _, err := ParsePrivateKey(pubPEM(t, &k.ec.PublicKey)); err == nil {
 		t.Error("a public key accepted as a signing key")
+	}
+}
+
+// acceptAll is a SigningMethod that verifies anything.
+type acceptAll struct{}
+
+func (acceptAll) Verify(string, []byte, any) error { return nil }
+func (acceptAll) Sign(string, any) ([]byte, error) { return []byte("sig"), nil }
+func (acceptAll) Alg() string                      { return "ES256" }
+
+// TestVerifierIgnoresJWTRegistry: jwt keeps a global registry of
+// algorithms by name that any package linked into the binary can write to.
+// A dependency that registers its own "ES256" (a test double, a plugin
+// with a bug) would then decide what verifies. The verifier holds jwt's
+// ES256 itself, so a forged feed stays refused.
+func TestVerifierIgnoresJWTRegistry(t *testing.T) {
+	k := keysOnce(t)
+	v, err := NewVerifier(pubPEM(t, &k.ec.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := jwt.GetSigningMethod("ES256")
+	jwt.RegisterSigningMethod("ES256", func() jwt.SigningMethod { return acceptAll{} })
+	t.Cleanup(func() { jwt.RegisterSigningMethod("ES256", func() jwt.SigningMethod { return orig }) })
+
+	forged := b64(`{"alg":"ES256"}`) + "." + b64(`{"version": 9}`) + "." + b64("sig")
+	if _, err := Load([]byte(forged), v); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("Load = %v, want %v", err, ErrBadSignature)
 	}
 }
