@@ -233,8 +233,8 @@ func TestWatcherCacheAndRestart(t *testing.T) {
 	})
 }
 
-// TestWatcherServerDownThenBack: polling backs off while the server is
-// down and picks the feed up once it is back.
+// TestWatcherServerDownThenBack: polling goes on while the server is down
+// and picks the feed up once it is back.
 func TestWatcherServerDownThenBack(t *testing.T) {
 	fs := newFeedServer([]byte(`{"version": 1}`))
 	fs.SetDown(true)
@@ -246,10 +246,13 @@ func TestWatcherServerDownThenBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	time.Sleep(300 * time.Millisecond)
-	// Backing off: without it, 300 ms at 20 ms would be 15 requests.
-	if n := fs.Requests.Load(); n > 10 {
-		t.Errorf("%d requests to a down server in 300 ms with a 80 ms backoff cap", n)
+	// Wait for a few failed attempts (TestDelay checks how far apart
+	// they are).
+	for deadline := time.Now().Add(5 * time.Second); fs.Requests.Load() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher stopped asking a down server")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if store.Load() != nil {
 		t.Fatal("a feed from a down server")
@@ -692,5 +695,33 @@ func TestOrigin(t *testing.T) {
 	b, _ := url.Parse("http://feed.example:443")
 	if origin(a) == origin(b) {
 		t.Error("https and http on one port have one origin")
+	}
+}
+
+// TestDelay: after failures the wait doubles from the interval up to
+// MaxBackoff, with jitter over its upper half only, so it is never below
+// half the backed-off delay; without failures it is the interval.
+func TestDelay(t *testing.T) {
+	w := &Watcher{interval: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond}
+	for _, tc := range []struct {
+		failures int
+		lo, hi   time.Duration
+	}{
+		{0, 20 * time.Millisecond, 20 * time.Millisecond},
+		{1, 10 * time.Millisecond, 20 * time.Millisecond},
+		{2, 20 * time.Millisecond, 40 * time.Millisecond},
+		{3, 40 * time.Millisecond, 80 * time.Millisecond},
+		{10, 40 * time.Millisecond, 80 * time.Millisecond},
+	} {
+		for range 200 {
+			if d := w.delay(tc.failures); d < tc.lo || d > tc.hi {
+				t.Fatalf("after %d failures: %v, want %v to %v", tc.failures, d, tc.lo, tc.hi)
+			}
+		}
+	}
+	// Without MaxBackoff the ceiling is five minutes.
+	w.MaxBackoff = 0
+	if d := w.delay(30); d < 150*time.Second || d > 5*time.Minute {
+		t.Fatalf("default ceiling: %v", d)
 	}
 }
