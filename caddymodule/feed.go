@@ -100,9 +100,10 @@ func (h *Handler) feedSettings(repl *caddy.Replacer) (feedSettings, []byte, erro
 		ClientKey:  repl.ReplaceAll(h.FeedClientKey, ""),
 	}
 	if s.Refresh <= 0 {
-		s.Refresh = time.Second
+		// One place for the defaults: the watcher's.
+		s.Refresh = policyfeed.DefaultInterval
 		if isURL(s.Source) {
-			s.Refresh = 30 * time.Second
+			s.Refresh = policyfeed.DefaultURLInterval
 		}
 	}
 	if s.Timeout <= 0 {
