@@ -29,6 +29,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case gate.Refuse:
 		return writeDenial(w, r, rec.Surface, rec.Decision)
 	}
+	if rec.Answer != nil {
+		return serveChecked(w, r, next, rec.Answer, rec.Surface)
+	}
 	return next.ServeHTTP(w, r)
 }
 

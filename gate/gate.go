@@ -71,6 +71,23 @@ type Gate struct {
 	GraphQLLimit, LFSBatchLimit int64
 	// ObserveCache, if set, is told whether each fact came from the cache.
 	ObserveCache func(hit bool)
+	// Answers, if set, is asked for every forwarded PAT request whether
+	// its answer must be checked before the client sees it, and how
+	// (SPEC §10–§11: answers that gather resources of several owners). It
+	// returns nil for answers that pass untouched.
+	Answers func(r *http.Request, rec *Record) AnswerCheck
+}
+
+// AnswerCheck checks an upstream answer before the client sees it. It is
+// the pipeline's way of saying "forward, and hand me the answer": the
+// handler forwards the request and streams the answer through Check.
+type AnswerCheck interface {
+	// Check reads the upstream's answer (status, header, body) and writes
+	// what the client may see to out. It may change header until its
+	// first write to out, which sends the header with status. When it
+	// returns an error before writing anything, the client gets 502; an
+	// error after its first write cuts the answer short.
+	Check(ctx context.Context, status int, header http.Header, body io.Reader, out io.Writer) error
 }
 
 // Record is one PAT request's journey: what it carried, what it reached,
@@ -100,6 +117,9 @@ type Record struct {
 	Waived bool
 	// Surface is the kind of client, for the shape of an answer.
 	Surface target.Surface
+	// Answer, for a forwarded request, checks the upstream's answer
+	// before the client sees it; nil forwards the answer untouched.
+	Answer AnswerCheck
 }
 
 // Check runs one request through the gate and fills rec (which the caller
@@ -133,11 +153,13 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 	rec.Policy = g.Policy()
 	if tgt.Surface != target.GraphQL {
 		g.Decide(r.Context(), rec, cred.Token, rec.Target)
+		g.answer(r, rec)
 		return
 	}
 	// Only a token some policy could restrict is worth parsing for.
 	if rec.Policy != nil && !rec.Policy.RestrictsClass(cred.Class) {
 		g.Decide(r.Context(), rec, cred.Token, target.Target{Scope: target.Unscoped, Surface: target.GraphQL, Access: tgt.Access})
+		g.answer(r, rec)
 		return
 	}
 	targets, status, err := g.graphqlTargets(r)
@@ -146,6 +168,15 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 		return
 	}
 	g.Decide(r.Context(), rec, cred.Token, targets...)
+	g.answer(r, rec)
+}
+
+// answer asks, for a forwarded request, whether its answer must be
+// checked.
+func (g *Gate) answer(r *http.Request, rec *Record) {
+	if rec.Action == Forward && g.Answers != nil {
+		rec.Answer = g.Answers(r, rec)
+	}
 }
 
 func (g *Gate) reject(r *http.Request, rec *Record, status int, err error, s target.Surface) {

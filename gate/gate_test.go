@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -336,6 +337,56 @@ func BenchmarkCheck(b *testing.B) {
 		g.Check(r, &rec)
 		if rec.Action != Forward {
 			b.Fatal(rec.Decision)
+		}
+	}
+}
+
+// answerCheck is an AnswerCheck that passes the answer through.
+type answerCheck struct{}
+
+func (answerCheck) Check(_ context.Context, _ int, _ http.Header, body io.Reader, out io.Writer) error {
+	_, err := io.Copy(out, body)
+	return err
+}
+
+// TestAnswers: the gate asks for an answer check only for the requests it
+// forwards; refused, rejected and untouched requests have none.
+func TestAnswers(t *testing.T) {
+	resolver, err := target.NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := feed(t)
+	asked := 0
+	g := &Gate{Resolver: resolver, Facts: newFacts(), Policy: func() *enforce.Policy { return pol },
+		Answers: func(r *http.Request, rec *Record) AnswerCheck {
+			asked++
+			if r.URL.Path == "/api/v3/user/repos" {
+				return answerCheck{}
+			}
+			return nil
+		}}
+	for _, tc := range []struct {
+		path, token string
+		action      Action
+		check       bool
+	}{
+		{"/api/v3/user/repos", classic, Forward, true},
+		{"/api/v3/repos/octo-org/public", classic, Forward, false},
+		{"/api/v3/repos/octo-org/private", classic, Refuse, false},
+		{"/api/v3/repos/octo-org/private;x", classic, Reject, false},
+		{"/api/v3/user/repos", oauth, Pass, false},
+	} {
+		before := asked
+		r := httptest.NewRequest("GET", "http://git.example.com"+tc.path, nil)
+		r.Header.Set("Authorization", "token "+tc.token)
+		var rec Record
+		g.Check(r, &rec)
+		if rec.Action != tc.action || (rec.Answer != nil) != tc.check {
+			t.Errorf("%s: action %d, check %v", tc.path, rec.Action, rec.Answer != nil)
+		}
+		if wantAsked := tc.action == Forward; (asked > before) != wantAsked {
+			t.Errorf("%s: asked for an answer check: %v, want %v", tc.path, asked > before, wantAsked)
 		}
 	}
 }

@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/patgate/patgate/gate"
+	"github.com/patgate/patgate/target"
+)
+
+// serveChecked forwards a request whose answer the gate wants to check
+// (SPEC §10–§11) and streams the upstream's answer through the check: the
+// next handler writes into a pipe, the check reads it and writes what the
+// client may see. Nothing holds the whole answer; the check bounds its own
+// memory.
+func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, check gate.AnswerCheck, s target.Surface) error {
+	pr, pw := io.Pipe()
+	cw := &checkedWriter{header: make(http.Header), pw: pw, done: make(chan error, 1)}
+	cw.start = func(status int) {
+		go func() {
+			out := &clientWriter{w: w, status: status, header: cw.header}
+			err := check.Check(r.Context(), status, cw.header, pr, out)
+			// Whatever the check did not read is not wanted: the upstream's
+			// next write fails instead of blocking.
+			pr.CloseWithError(errCheckDone)
+			switch {
+			case err != nil && !out.wrote:
+				err = writeError(w, r, s, http.StatusBadGateway, "patgate: the answer could not be checked: "+err.Error())
+			case !out.wrote:
+				out.writeHeader()
+			}
+			cw.done <- err
+		}()
+	}
+	err := next.ServeHTTP(cw, r)
+	if !cw.started {
+		// The upstream wrote nothing at all: nothing to check.
+		pw.Close()
+		return err
+	}
+	pw.CloseWithError(err) // nil: io.EOF for the check
+	if cerr := <-cw.done; cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// errCheckDone ends the upstream's writes once the check has returned.
+var errCheckDone = errors.New("the answer check is done")
+
+// checkedWriter is what the next handler writes the upstream's answer to.
+type checkedWriter struct {
+	header  http.Header
+	pw      *io.PipeWriter
+	start   func(status int)
+	started bool
+	done    chan error
+}
+
+func (cw *checkedWriter) Header() http.Header { return cw.header }
+
+func (cw *checkedWriter) WriteHeader(status int) {
+	if cw.started || status < 200 {
+		// 1xx interim answers are not the answer; nothing to check.
+		return
+	}
+	cw.started = true
+	cw.start(status)
+}
+
+func (cw *checkedWriter) Write(p []byte) (int, error) {
+	if !cw.started {
+		cw.WriteHeader(http.StatusOK)
+	}
+	return cw.pw.Write(p)
+}
+
+// Flush does nothing: the pipe holds no data, and the check flushes what
+// it writes when it writes it.
+func (cw *checkedWriter) Flush() {}
+
+// clientWriter is where the check writes: its first write sends the
+// header the check left, with the upstream's status.
+type clientWriter struct {
+	w      http.ResponseWriter
+	status int
+	header http.Header
+	wrote  bool
+}
+
+func (c *clientWriter) writeHeader() {
+	c.wrote = true
+	dst := c.w.Header()
+	for k, v := range c.header {
+		dst[k] = v
+	}
+	c.w.WriteHeader(c.status)
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	if !c.wrote {
+		c.writeHeader()
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,185 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/patgate/patgate/target"
+)
+
+// dropPrivate is an answer check of the kind SPEC §10 asks for, kept
+// small: it streams a JSON array element by element, drops the elements
+// marked private, and says so in a header. It exercises the glue, not a
+// policy.
+type dropPrivate struct{ stopAfter int }
+
+func (d dropPrivate) Check(_ context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return errors.New("not a JSON array")
+	}
+	h.Del("ETag")
+	h.Del("Content-Length")
+	h.Set("X-PAT-Policy", "partial-results")
+	if _, err := io.WriteString(out, "["); err != nil {
+		return err
+	}
+	n := 0
+	for dec.More() {
+		var el struct {
+			Name    string `json:"name"`
+			Private bool   `json:"private"`
+		}
+		if err := dec.Decode(&el); err != nil {
+			return err
+		}
+		if el.Private {
+			continue
+		}
+		if n > 0 {
+			io.WriteString(out, ",")
+		}
+		n++
+		b, _ := json.Marshal(el)
+		if _, err := out.Write(b); err != nil {
+			return err
+		}
+		if d.stopAfter > 0 && n == d.stopAfter {
+			break
+		}
+	}
+	_, err := io.WriteString(out, "]")
+	return err
+}
+
+// upstream writes an answer in chunks, as reverse_proxy copies one.
+func upstream(status int, chunks ...string) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", `"abc"`)
+		w.Header().Set("Link", `<https://git.example.com/api/v3/user/repos?page=2>; rel="next"`)
+		w.WriteHeader(status)
+		for _, c := range chunks {
+			if _, err := w.Write([]byte(c)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func TestServeChecked(t *testing.T) {
+	list := []string{`[{"name":"a","private":false},`, `{"name":"b","pri`, `vate":true},{"name":"c","private":false}]`}
+	tests := []struct {
+		name   string
+		check  dropPrivate
+		next   caddyhttp.Handler
+		status int
+		body   string
+		header map[string]string
+	}{
+		{"elements dropped, header changed, Link kept", dropPrivate{}, upstream(200, list...), 200,
+			`[{"name":"a","private":false},{"name":"c","private":false}]`,
+			map[string]string{"ETag": "", "X-PAT-Policy": "partial-results", "Link": `<https://git.example.com/api/v3/user/repos?page=2>; rel="next"`}},
+		{"an answer that is not what it claims: 502 in the REST shape", dropPrivate{}, upstream(200, `{"not":"a list"}`), 502,
+			`"message":"patgate: the answer could not be checked: not a JSON array"`, map[string]string{"ETag": ""}},
+		{"the check stops early: the upstream's writes end", dropPrivate{stopAfter: 1}, upstream(200, list...), 200,
+			`[{"name":"a","private":false}]`, nil},
+		{"the status is the upstream's", dropPrivate{}, upstream(201, `[]`), 201, `[]`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/api/v3/user/repos", nil)
+			_ = serveChecked(rec, r, tc.next, tc.check, target.REST)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if got := rec.Body.String(); !strings.Contains(got, tc.body) {
+				t.Fatalf("body %s, want %s", got, tc.body)
+			}
+			for k, v := range tc.header {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s: %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+	t.Run("an upstream that writes nothing", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		boom := errors.New("upstream down")
+		err := serveChecked(rec, httptest.NewRequest("GET", "/", nil),
+			caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return boom }), dropPrivate{}, target.REST)
+		if !errors.Is(err, boom) || rec.Body.Len() != 0 {
+			t.Fatalf("err %v, body %q", err, rec.Body)
+		}
+	})
+}
+
+// TestServeCheckedStreams: a 50,000-element answer passes through the
+// check without the glue holding it: the check sees the first element
+// before the upstream has written the last.
+func TestServeCheckedStreams(t *testing.T) {
+	seen := make(chan struct{})
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(200)
+		io.WriteString(w, "[")
+		for i := range 50_000 {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			io.WriteString(w, `{"name":"r","private":false}`)
+			if i == 1000 {
+				// The pipe holds nothing: the check must have taken the
+				// first elements already for this write to have returned.
+				select {
+				case <-seen:
+				default:
+					t.Error("the check has seen nothing after 1,000 elements")
+				}
+			}
+		}
+		io.WriteString(w, "]")
+		return nil
+	})
+	rec := httptest.NewRecorder()
+	check := firstSeen{dropPrivate{}, seen}
+	if err := serveChecked(rec, httptest.NewRequest("GET", "/", nil), next, check, target.REST); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(rec.Body.String(), `"name"`); n != 50_000 {
+		t.Fatalf("%d elements reached the client", n)
+	}
+}
+
+// firstSeen closes seen at the check's first write.
+type firstSeen struct {
+	dropPrivate
+	seen chan struct{}
+}
+
+func (f firstSeen) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
+	return f.dropPrivate.Check(ctx, status, h, body, &signalWriter{Writer: out, seen: f.seen})
+}
+
+type signalWriter struct {
+	io.Writer
+	seen chan struct{}
+	once bool
+}
+
+func (s *signalWriter) Write(p []byte) (int, error) {
+	if !s.once {
+		s.once = true
+		close(s.seen)
+	}
+	return s.Writer.Write(p)
+}
