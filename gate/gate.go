@@ -74,8 +74,9 @@ type Gate struct {
 	// Answers, if set, is asked for every forwarded PAT request whether
 	// its answer must be checked before the client sees it, and how
 	// (SPEC §10–§11: answers that gather resources of several owners). It
-	// returns nil for answers that pass untouched.
-	Answers func(r *http.Request, rec *Record) AnswerCheck
+	// returns nil for answers that pass untouched. It gets a copy of the
+	// record: a pointer would make every record escape to the heap.
+	Answers func(r *http.Request, rec Record) AnswerCheck
 }
 
 // AnswerCheck checks an upstream answer before the client sees it. It is
@@ -175,7 +176,7 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 // checked.
 func (g *Gate) answer(r *http.Request, rec *Record) {
 	if rec.Action == Forward && g.Answers != nil {
-		rec.Answer = g.Answers(r, rec)
+		rec.Answer = g.Answers(r, *rec)
 	}
 }
 

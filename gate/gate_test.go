@@ -359,7 +359,7 @@ func TestAnswers(t *testing.T) {
 	pol := feed(t)
 	asked := 0
 	g := &Gate{Resolver: resolver, Facts: newFacts(), Policy: func() *enforce.Policy { return pol },
-		Answers: func(r *http.Request, rec *Record) AnswerCheck {
+		Answers: func(r *http.Request, rec Record) AnswerCheck {
 			asked++
 			if r.URL.Path == "/api/v3/user/repos" {
 				return answerCheck{}
