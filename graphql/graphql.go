@@ -72,7 +72,7 @@ func Targets(ctx context.Context, r Request) ([]target.Target, target.Access, er
 	w := &walker{ctx: ctx, doc: doc, vars: r.Variables, access: access,
 		visiting: map[string]bool{}, walked: map[fragmentUse]int{}, sensitive: map[string]bool{},
 		seen: map[target.Target]bool{}}
-	if _, err := w.selections(op.SelectionSet, "", 0); err != nil {
+	if _, err := w.selections(op.SelectionSet, "", true, 0); err != nil {
 		return nil, access, err
 	}
 	if w.err != nil {
@@ -114,8 +114,12 @@ type walker struct {
 	sensitive map[string]bool
 }
 
-// fragmentUse is a fragment walked under the login of an enclosing owner.
-type fragmentUse struct{ name, owner string }
+// fragmentUse is a fragment walked under the login of an enclosing owner,
+// at the root of the operation or below a field.
+type fragmentUse struct {
+	name, owner string
+	root        bool
+}
 
 // step counts one unit of work and reports whether the walk may go on. It
 // checks the request's context now and then, so a client that goes away
@@ -167,8 +171,10 @@ func (w *walker) undetermined(why string) {
 
 // selections walks a selection set and returns how deep its selections
 // go below depth. owner is the login of the enclosing organization or user,
-// for repository(name:) fields nested in one.
-func (w *walker) selections(set ast.SelectionSet, owner string, depth int) (int, error) {
+// for repository(name:) fields nested in one; root says the set is the
+// operation's own, or a fragment spread into it (`... on Query { … }`),
+// whose fields are root fields.
+func (w *walker) selections(set ast.SelectionSet, owner string, root bool, depth int) (int, error) {
 	if depth > MaxDepth {
 		return 0, fmt.Errorf("%w: selections nested deeper than %d", ErrBadRequest, MaxDepth)
 	}
@@ -181,11 +187,11 @@ func (w *walker) selections(set ast.SelectionSet, owner string, depth int) (int,
 		var err error
 		switch s := sel.(type) {
 		case *ast.Field:
-			h, err = w.field(s, owner, depth)
+			h, err = w.field(s, owner, root, depth)
 		case *ast.InlineFragment:
-			h, err = w.selections(s.SelectionSet, owner, depth+1)
+			h, err = w.selections(s.SelectionSet, owner, root, depth+1)
 		case *ast.FragmentSpread:
-			h, err = w.spread(s.Name, owner, depth)
+			h, err = w.spread(s.Name, owner, root, depth)
 		}
 		if err != nil {
 			return 0, err
@@ -197,7 +203,7 @@ func (w *walker) selections(set ast.SelectionSet, owner string, depth int) (int,
 
 // spread walks a named fragment once per enclosing owner; a later use of
 // it under the same owner names nothing new.
-func (w *walker) spread(name, owner string, depth int) (int, error) {
+func (w *walker) spread(name, owner string, root bool, depth int) (int, error) {
 	f := w.doc.Fragments.ForName(name)
 	if f == nil {
 		return 0, fmt.Errorf("%w: unknown fragment %q", ErrBadRequest, name)
@@ -205,7 +211,7 @@ func (w *walker) spread(name, owner string, depth int) (int, error) {
 	if w.visiting[name] {
 		return 0, fmt.Errorf("%w: fragment %q spreads itself", ErrBadRequest, name)
 	}
-	use := fragmentUse{name, owner}
+	use := fragmentUse{name, owner, root}
 	if h, ok := w.walked[use]; ok {
 		if depth+h > MaxDepth {
 			return 0, fmt.Errorf("%w: selections nested deeper than %d", ErrBadRequest, MaxDepth)
@@ -213,7 +219,7 @@ func (w *walker) spread(name, owner string, depth int) (int, error) {
 		return h, nil
 	}
 	w.visiting[name] = true
-	h, err := w.selections(f.SelectionSet, owner, depth+1)
+	h, err := w.selections(f.SelectionSet, owner, root, depth+1)
 	delete(w.visiting, name)
 	if err != nil {
 		return 0, err
@@ -236,7 +242,7 @@ var sensitiveRepoFields = map[string]bool{
 	"autolinks": true, "interactionAbility": true,
 }
 
-func (w *walker) field(f *ast.Field, owner string, depth int) (int, error) {
+func (w *walker) field(f *ast.Field, owner string, root bool, depth int) (int, error) {
 	nested := owner
 	switch f.Name {
 	case "repository":
@@ -314,7 +320,7 @@ func (w *walker) field(f *ast.Field, owner string, depth int) (int, error) {
 			case map[string]any, []any:
 				w.args(a.Name, v, 0)
 			default:
-				if w.access == target.Write || depth == 0 && !resolvedByName[f.Name] {
+				if w.access == target.Write || root && !resolvedByName[f.Name] {
 					w.args(a.Name, v, 0)
 				}
 			}
@@ -323,7 +329,7 @@ func (w *walker) field(f *ast.Field, owner string, depth int) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	return w.selections(f.SelectionSet, nested, depth+1)
+	return w.selections(f.SelectionSet, nested, false, depth+1)
 }
 
 // args finds what a (resolved) argument value names, by the names GitHub's

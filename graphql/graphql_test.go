@@ -80,6 +80,11 @@ func TestTargets(t *testing.T) {
 		// Arguments that name an owner under other names than login:.
 		{"enterprise invitation by slug", Request{Query: `{ enterpriseAdministratorInvitation(enterpriseSlug: "acme", userLogin: "bob", role: OWNER) { id } }`}, target.Read,
 			[]target.Target{{Scope: target.Enterprise, Surface: target.GraphQL, Owner: "acme"}, {Scope: target.User, Surface: target.GraphQL, Owner: "bob"}}, ""},
+		{"root field inside an inline fragment", Request{Query: `{ ... on Query { enterpriseMemberInvitation(enterpriseSlug: "acme", userLogin: "bob") { id } } }`}, target.Read,
+			[]target.Target{{Scope: target.Enterprise, Surface: target.GraphQL, Owner: "acme"}, {Scope: target.User, Surface: target.GraphQL, Owner: "bob"}}, ""},
+		{"root field inside a named fragment", Request{Query: `query { ...q } fragment q on Query { enterpriseMemberInvitation(enterpriseSlug: "acme", userLogin: "bob") { id } }`}, target.Read,
+			[]target.Target{{Scope: target.Enterprise, Surface: target.GraphQL, Owner: "acme"}, {Scope: target.User, Surface: target.GraphQL, Owner: "bob"}}, ""},
+		{"the same field below another names nothing new", Request{Query: `{ viewer { login } }`}, target.Read, nil, ""},
 		{"sponsors tier in an owner's repository", Request{Query: `mutation($i: CreateSponsorsTierInput!) { createSponsorsTier(input: $i) { clientMutationId } }`,
 			Variables: map[string]any{"i": map[string]any{"sponsorableId": "U_kgDOADP9xw", "repositoryOwnerLogin": "octo-org", "repositoryName": "private", "amount": 5, "description": "d"}}}, target.Write,
 			[]target.Target{{Scope: target.User, Surface: target.GraphQL, Access: target.Write, Owner: "octo-org"}, {Scope: target.User, Surface: target.GraphQL, Access: target.Write, IDKind: target.IDAccount, ID: 3407303}}, ""},
