@@ -115,11 +115,19 @@ func (r *Resolver) resolve(req *http.Request) (Target, error) {
 // a host's router may accept: another case, a trailing slash, a format
 // suffix (/api/graphql.json, as Rails routes it). Paths with ";"
 // parameters never get here: checkParams refuses them.
+//
+// GraphQL under the REST prefix (/api/v3/graphql) counts too: a host that
+// serves it there, as api.github.com serves /graphql beside its REST
+// routes, must not see a document the gateway took for a REST call.
 func (r *Resolver) isGraphQL(path string) bool {
-	if len(path) < len(r.graphqlPath) || !strings.EqualFold(path[:len(r.graphqlPath)], r.graphqlPath) {
+	return graphqlSpelling(path, r.graphqlPath) || r.apiPrefix != "" && graphqlSpelling(path, r.apiPrefix+"/graphql")
+}
+
+func graphqlSpelling(path, graphqlPath string) bool {
+	if len(path) < len(graphqlPath) || !strings.EqualFold(path[:len(graphqlPath)], graphqlPath) {
 		return false
 	}
-	rest := path[len(r.graphqlPath):]
+	rest := path[len(graphqlPath):]
 	if rest == "" || rest == "/" {
 		return true
 	}

@@ -69,6 +69,7 @@ func TestResolve(t *testing.T) {
 		{"graphql with a format suffix", ghes, "POST", "/api/graphql.json", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"graphql with a suffix and a slash", ghes, "POST", "/api/graphql.xml/", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"graphql in other case", ghes, "GET", "/API/GraphQL", Target{Scope: Undetermined, Surface: GraphQL, Access: Read}},
+		{"graphql under the REST prefix", ghes, "POST", "/api/v3/graphql", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		{"dotcom graphql.json", dotcom, "POST", "/GRAPHQL.json", Target{Scope: Undetermined, Surface: GraphQL, Access: Write}},
 		// Anything else under /api/ is not the web UI.
 		{"below graphql", ghes, "POST", "/api/graphql/x", Target{Scope: Undetermined, Surface: REST, Access: Write, Why: "a path under /api/ that is neither the REST API, GraphQL nor uploads"}},
