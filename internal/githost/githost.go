@@ -67,6 +67,14 @@ type Host struct {
 	forwarded []Request
 	lookups   int
 	nextID    int64
+
+	// The list routes (lists.go).
+	gen           int64 // counts changes to the tables
+	listCache     map[listCacheKey][][]byte
+	listGzip      ListGzip
+	listTruncated bool
+	listPadding   int
+	listCount     int
 }
 
 // New returns an empty host.
@@ -85,6 +93,7 @@ func (h *Host) AddAccount(login, typ string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.accounts[strings.ToLower(login)] = typ
+	h.gen++
 }
 
 // AddOrgID gives an organization a numeric id for GET /organizations/{id}.
@@ -93,6 +102,7 @@ func (h *Host) AddOrgID(id int64, login string) {
 	defer h.mu.Unlock()
 	h.orgIDs[id] = login
 	h.accounts[strings.ToLower(login)] = "Organization"
+	h.gen++
 }
 
 // AddTeam adds a team of an organization for GET /teams/{id}.
@@ -100,6 +110,7 @@ func (h *Host) AddTeam(id int64, org string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.teams[id] = org
+	h.gen++
 }
 
 // AddRepo adds a repository (and its owner); with a GitRoot it also creates
@@ -112,12 +123,29 @@ func (h *Host) AddRepo(owner, name, ownerType, visibility string) error {
 	return h.AddRepoID(id, owner, name, ownerType, visibility)
 }
 
-// AddRepoID is AddRepo with a chosen id.
-func (h *Host) AddRepoID(id int64, owner, name, ownerType, visibility string) error {
+// AddRepoEntry adds a repository (and its owner) to the tables only, never
+// creating a Git repository, and returns its id (counting up as AddRepo's
+// do): for list answers and lookups of repositories nobody clones.
+func (h *Host) AddRepoEntry(owner, name, ownerType, visibility string) int64 {
 	h.mu.Lock()
+	h.nextID++
+	id := 1000 + h.nextID
+	h.mu.Unlock()
+	h.addEntry(id, owner, name, ownerType, visibility)
+	return id
+}
+
+func (h *Host) addEntry(id int64, owner, name, ownerType, visibility string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.repos[strings.ToLower(owner+"/"+name)] = Repo{ID: id, OwnerType: ownerType, Visibility: visibility}
 	h.accounts[strings.ToLower(owner)] = ownerType
-	h.mu.Unlock()
+	h.gen++
+}
+
+// AddRepoID is AddRepo with a chosen id.
+func (h *Host) AddRepoID(id int64, owner, name, ownerType, visibility string) error {
+	h.addEntry(id, owner, name, ownerType, visibility)
 	if h.GitRoot == "" {
 		return nil
 	}
@@ -159,6 +187,7 @@ func (h *Host) SetVisibility(repo, visibility string) {
 	r := h.repos[key]
 	r.Visibility = visibility
 	h.repos[key] = r
+	h.gen++
 }
 
 // SetHidden makes "owner/name" invisible to the service credential, as
@@ -275,6 +304,14 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/api/graphql" {
 		h.graphql(w, r)
 		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3"); ok {
+			if kind, ok := listRoute(p); ok {
+				h.serveList(w, r, kind, p, auth)
+				return
+			}
+		}
 	}
 	if owner, repo, rest, ok := gitPath(r.URL.Path); ok && h.GitRoot != "" {
 		h.serveGit(w, r, owner, repo, rest, auth)
