@@ -26,6 +26,7 @@ var patMetrics = struct {
 	feedVersion     *prometheus.GaugeVec
 	feedLastSuccess *prometheus.GaugeVec
 	feedRejections  *prometheus.CounterVec
+	removed         *prometheus.CounterVec
 }{}
 
 func initMetrics(registry *prometheus.Registry) error {
@@ -60,6 +61,10 @@ func initMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "feed_rejections_total",
 			Help: "Feed fetches that did not put a new feed in force, by reason.",
 		}, []string{"reason"})
+		patMetrics.removed = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "answer_elements_removed_total",
+			Help: "Elements removed from answers that list resources of several owners (SPEC 10), by the reason their owner refused them.",
+		}, []string{"reason"})
 		// Pre-create the label sets an alert may watch, so that they read
 		// 0 rather than missing.
 		for _, r := range []string{"lookup_failed", "no_feed"} {
@@ -72,7 +77,7 @@ func initMetrics(registry *prometheus.Registry) error {
 		cacheMisses = patMetrics.lookupCache.WithLabelValues("miss")
 	})
 	for _, c := range []prometheus.Collector{patMetrics.decisions, patMetrics.unavailable, patMetrics.lookupDuration,
-		patMetrics.lookupCache, patMetrics.feedVersion, patMetrics.feedLastSuccess, patMetrics.feedRejections} {
+		patMetrics.lookupCache, patMetrics.feedVersion, patMetrics.feedLastSuccess, patMetrics.feedRejections, patMetrics.removed} {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}
@@ -191,4 +196,16 @@ func rejectionReason(r policyfeed.Result) string {
 		return "rollback"
 	}
 	return "invalid"
+}
+
+// countRemoved counts the elements an answer check removed, by reason.
+func countRemoved(byReason [enforce.NumReasons]int) {
+	if patMetrics.removed == nil {
+		return
+	}
+	for r, n := range byReason {
+		if n > 0 {
+			patMetrics.removed.WithLabelValues(enforce.Reason(r).String()).Add(float64(n))
+		}
+	}
 }

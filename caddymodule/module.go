@@ -189,6 +189,7 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 		GraphQLLimit: graphqlLimit, LFSBatchLimit: h.lfsBatchLimit(),
 		ObserveCache: countCache,
 	}
+	h.gate.Answers = h.gate.Lists
 	return nil
 }
 

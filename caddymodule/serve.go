@@ -10,6 +10,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/gate"
+	"github.com/patgate/patgate/listfilter"
 	"github.com/patgate/patgate/target"
 )
 
@@ -48,6 +49,9 @@ func (h *Handler) write(r *http.Request, rec *gate.Record) {
 		return
 	}
 	d := rec.Decision
+	if lf, ok := rec.Answer.(*listfilter.Filter); ok {
+		countRemoved(lf.RemovedBy())
+	}
 	decision, mode := d.Outcome.String(), ModeEnforce
 	if rec.Waived {
 		decision, mode = "would_"+decision, ModeReport
@@ -100,6 +104,11 @@ func (h *Handler) write(r *http.Request, rec *gate.Record) {
 	}
 	if d.Subject != "" {
 		fields = append(fields, zap.String("subject", d.Subject))
+	}
+	if lf, ok := rec.Answer.(*listfilter.Filter); ok {
+		if n, owners := lf.Removed(); n > 0 {
+			fields = append(fields, zap.Int("removed", n), zap.Strings("removed_owners", owners))
+		}
 	}
 	if rec.LookupErr != nil {
 		// Lookup errors carry URLs and statuses, never credentials.

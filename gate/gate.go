@@ -20,6 +20,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/graphql"
+	"github.com/patgate/patgate/listfilter"
 	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
@@ -282,6 +283,12 @@ func (g *Gate) InReport(pol *enforce.Policy, d enforce.Decision) bool {
 // for one at a time, so that a request the policy settles by itself costs
 // no lookup. facts says how the facts came: "none", "hit" or "miss".
 func (g *Gate) decide(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target) (d enforce.Decision, res target.Resource, _ enforce.Token, facts string, err error) {
+	return g.decideFrom(ctx, pol, token, tok, tgt, target.Resource{})
+}
+
+// decideFrom is decide with the facts already known about the target (an
+// answer's element may carry its repository's owner and visibility).
+func (g *Gate) decideFrom(ctx context.Context, pol *enforce.Policy, token string, tok enforce.Token, tgt target.Target, res target.Resource) (d enforce.Decision, _ target.Resource, _ enforce.Token, facts string, err error) {
 	facts = "none"
 	// Three facts at most: the resource, the token's owner, and the owner
 	// of the second resource a route names.
@@ -326,6 +333,29 @@ func (g *Gate) decide(ctx context.Context, pol *enforce.Policy, token string, to
 	// A decision still asking for facts after it was given them is a bug;
 	// fail closed rather than loop.
 	return enforce.LookupFailed(pol, tok), res, tok, facts, errors.New("decision did not settle")
+}
+
+// Lists is an Answers hook that checks the answers of SPEC §10's routes
+// (answers that list resources of several owners) for the PAT classes
+// some policy restricts: each element stays only if the token could read
+// what it names on its own, decided as a request for it would be.
+func (g *Gate) Lists(r *http.Request, rec Record) AnswerCheck {
+	rest, ok := g.Resolver.RESTPath(r.URL.Path)
+	if !ok {
+		return nil
+	}
+	route := listfilter.Match(r.Method, rest)
+	if route == nil || rec.Policy != nil && !rec.Policy.RestrictsClass(rec.Token.Class) {
+		return nil
+	}
+	// The filter reads gzip and deflate, but need not: ask for the plain
+	// answer (SPEC §10 allows it).
+	r.Header.Set("Accept-Encoding", "identity")
+	return &listfilter.Filter{Route: route, Decide: func(ctx context.Context, t target.Target, res target.Resource) listfilter.Verdict {
+		d, _, _, _, _ := g.decideFrom(ctx, rec.Policy, rec.Cred.Token, rec.Token, t, res)
+		keep, _ := g.Forwards(rec.Policy, d)
+		return listfilter.Verdict{Keep: keep, Reason: d.Reason}
+	}}
 }
 
 // readLFSBatch reads a Git LFS batch request's body, bounded, to learn

@@ -55,6 +55,10 @@ func NewResolver(apiPrefix string) (*Resolver, error) {
 	return r, nil
 }
 
+// RESTPath returns a path's part under the REST prefix, and whether it is
+// under it (the prefix compares in any case, as resolution does).
+func (r *Resolver) RESTPath(path string) (string, bool) { return cutPrefix(path, r.apiPrefix) }
+
 // APIPrefix returns the REST prefix the resolver was built with.
 func (r *Resolver) APIPrefix() string { return r.apiPrefix }
 

@@ -1,0 +1,516 @@
+package listfilter
+
+import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/target"
+)
+
+// MaxElement bounds one element of an answer (SPEC §10): a larger one is
+// refused (502) rather than held.
+const MaxElement = 8 << 20
+
+// memSpool is how much of the filtered answer is kept in memory before it
+// goes to a temporary file.
+const memSpool = 1 << 20
+
+// Errors of an answer that cannot be checked; the handler answers 502.
+var (
+	ErrNotJSON       = errors.New("the answer is not the JSON its route returns")
+	ErrElementTooBig = fmt.Errorf("an element of the answer is larger than %d bytes", MaxElement)
+	ErrEncoding      = errors.New("the answer's content encoding cannot be read")
+)
+
+// Verdict is the decision on one thing an element names.
+type Verdict struct {
+	// Keep says the token could read it on its own (or report mode or
+	// fail-open waived a refusal).
+	Keep bool
+	// Reason is the decision's reason, for the metrics of removals.
+	Reason enforce.Reason
+}
+
+// Decider decides, for the request's token, a read of what an element
+// names. res carries the facts the element itself gives (owner type and
+// visibility); the zero Resource asks the decider to look them up.
+type Decider func(ctx context.Context, t target.Target, res target.Resource) Verdict
+
+// Filter checks one answer of a Route. It is a gate.AnswerCheck; use it
+// for one answer only.
+type Filter struct {
+	Route  *Route
+	Decide Decider
+
+	removed   int
+	owners    []string
+	byReason  [enforce.NumReasons]int
+	decisions map[string]Verdict // per owner/name or org, within this answer
+}
+
+// Removed reports how many elements the check removed and whose they
+// were (lowercase logins, sorted).
+func (f *Filter) Removed() (int, []string) { return f.removed, f.owners }
+
+// RemovedBy reports how many elements were removed for each reason.
+func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
+
+// Check filters the answer. Answers other than 200 (a 304, an error) carry
+// no list and pass untouched. A 200 must be the route's JSON: anything
+// else is an error, which the handler answers with 502.
+func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
+	if status != http.StatusOK {
+		_, err := io.Copy(out, body)
+		return err
+	}
+	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return ErrNotJSON
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrEncoding, err)
+		}
+		defer zr.Close()
+		body = zr
+	case "deflate":
+		zr, err := zlib.NewReader(body)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrEncoding, err)
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return fmt.Errorf("%w: %s", ErrEncoding, enc)
+	}
+	sp := &spool{}
+	defer sp.Close()
+	if err := f.filter(ctx, body, sp); err != nil {
+		return err
+	}
+	h.Del("Content-Encoding")
+	if f.removed > 0 {
+		// The answer is not the upstream's any more: a validator of it
+		// would let a cache serve the upstream's to someone else.
+		h.Del("ETag")
+		h.Del("Last-Modified")
+		slices.Sort(f.owners)
+		f.owners = slices.Compact(f.owners)
+		h.Set("X-PAT-Policy", "partial-results; organizations="+strings.Join(f.owners, ","))
+	}
+	h.Set("Content-Length", strconv.FormatInt(sp.n, 10))
+	return sp.writeTo(out)
+}
+
+// filter reads the answer and writes what stays.
+func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error {
+	br := &boundedReader{r: body}
+	br.element()
+	dec := jsontext.NewDecoder(br)
+	bad := func(err error) error {
+		if errors.Is(err, ErrElementTooBig) {
+			return ErrElementTooBig
+		}
+		return fmt.Errorf("%w: %w", ErrNotJSON, err)
+	}
+	if f.Route.Container == Array {
+		if err := f.array(ctx, dec, br, w); err != nil {
+			return bad(err)
+		}
+	} else if err := f.object(ctx, dec, br, w); err != nil {
+		return bad(err)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON value", ErrNotJSON)
+	}
+	return nil
+}
+
+// object copies a search-like answer member by member, filtering its
+// element array. incomplete_results is written after the elements, true
+// when one was removed: GitHub's order puts it first, but it can only be
+// known at the end.
+func (f *Filter) object(ctx context.Context, dec *jsontext.Decoder, br *boundedReader, w io.Writer) error {
+	if dec.PeekKind() != '{' {
+		return errors.New("not a JSON object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	list := "items"
+	if f.Route.Container == Repositories {
+		list = "repositories"
+	}
+	io.WriteString(w, "{")
+	first, sawList := true, false
+	var incomplete jsontext.Value
+	member := func(name string) {
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		b, _ := jsontext.AppendQuote(nil, name)
+		w.Write(b)
+		io.WriteString(w, ":")
+	}
+	for dec.PeekKind() != '}' {
+		br.element()
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String()
+		switch {
+		case name == list:
+			member(name)
+			if err := f.array(ctx, dec, br, w); err != nil {
+				return err
+			}
+			sawList = true
+		case name == "incomplete_results" && f.Route.Container == Items:
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			incomplete = bytes.Clone(v)
+		default:
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			member(name)
+			w.Write(v)
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if !sawList {
+		return fmt.Errorf("no %q in the answer", list)
+	}
+	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
+		member("incomplete_results")
+		if f.removed > 0 {
+			io.WriteString(w, "true")
+		} else {
+			w.Write(incomplete)
+		}
+	}
+	io.WriteString(w, "}")
+	return nil
+}
+
+// array copies the elements that stay, in their order.
+func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedReader, w io.Writer) error {
+	if dec.PeekKind() != '[' {
+		return errors.New("not a JSON array")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	io.WriteString(w, "[")
+	first := true
+	for {
+		br.element()
+		if dec.PeekKind() == ']' {
+			break
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if len(v) > MaxElement {
+			return ErrElementTooBig
+		}
+		if !f.keep(ctx, v) {
+			continue
+		}
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		if _, err := w.Write(v); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	io.WriteString(w, "]")
+	return nil
+}
+
+// keep decides one element: it stays when every thing it names may be
+// read. An element that names nothing the gateway can find is removed:
+// what cannot be checked is not shown.
+func (f *Filter) keep(ctx context.Context, v jsontext.Value) bool {
+	names, ok := namesOf(f.Route.Kind, v)
+	if !ok {
+		f.remove("", enforce.ReasonUndetermined)
+		return false
+	}
+	for _, n := range names {
+		verdict := f.decide(ctx, n)
+		if !verdict.Keep {
+			f.remove(n.target.Owner, verdict.Reason)
+			return false
+		}
+	}
+	return true
+}
+
+func (f *Filter) decide(ctx context.Context, n named) Verdict {
+	key := n.target.Scope.String() + "/" + strings.ToLower(n.target.Owner+"/"+n.target.Name)
+	if v, ok := f.decisions[key]; ok {
+		return v
+	}
+	v := f.Decide(ctx, n.target, n.res)
+	if f.decisions == nil {
+		f.decisions = map[string]Verdict{}
+	}
+	f.decisions[key] = v
+	return v
+}
+
+func (f *Filter) remove(owner string, r enforce.Reason) {
+	f.removed++
+	if int(r) < len(f.byReason) {
+		f.byReason[r]++
+	}
+	if owner != "" {
+		f.owners = append(f.owners, strings.ToLower(owner))
+	}
+}
+
+// named is one thing an element names, with the facts the element gives.
+type named struct {
+	target target.Target
+	res    target.Resource
+}
+
+// repoJSON is what a repository object of GitHub's carries about its owner
+// and visibility. Minimal repository objects (search/code, notifications)
+// have "private" but no "visibility"; an internal repository is private.
+type repoJSON struct {
+	FullName string `json:"full_name"`
+	Name     string `json:"name"`
+	Owner    *struct {
+		Login string `json:"login"`
+		Type  string `json:"type"`
+	} `json:"owner"`
+	Visibility string `json:"visibility"`
+	Private    *bool  `json:"private"`
+}
+
+// named returns the repository, with its owner type and visibility when
+// both are given (otherwise they are looked up).
+func (r *repoJSON) named() (named, bool) {
+	if r == nil {
+		return named{}, false
+	}
+	owner, name, ok := strings.Cut(r.FullName, "/")
+	if !ok && r.Owner != nil {
+		owner, name, ok = r.Owner.Login, r.Name, true
+	}
+	if !ok || owner == "" || name == "" {
+		return named{}, false
+	}
+	n := named{target: repoTarget(owner, name)}
+	vis := target.ParseVisibility(r.Visibility)
+	if r.Visibility == "" && r.Private != nil {
+		vis = target.VisibilityPublic
+		if *r.Private {
+			vis = target.VisibilityPrivate
+		}
+	}
+	var typ target.OwnerType
+	if r.Owner != nil {
+		switch r.Owner.Type {
+		case "Organization":
+			typ = target.OwnerOrganization
+		case "User", "Bot":
+			typ = target.OwnerUser
+		}
+	}
+	if vis != target.VisibilityUnknown && typ != target.OwnerUnknown {
+		n.res = target.Resource{Known: true, OwnerLogin: owner, OwnerType: typ, Visibility: vis}
+	}
+	return n, true
+}
+
+func repoTarget(owner, name string) target.Target {
+	// A GET of the repository: anonymous users read a public one.
+	return target.Target{Scope: target.Repository, Surface: target.REST, Access: target.Read,
+		AnonReadable: true, Owner: owner, Name: name}
+}
+
+func orgTarget(login string) target.Target {
+	// An organization in a list is organization data, not its public
+	// profile: never anonymously readable.
+	return target.Target{Scope: target.Organization, Surface: target.REST, Access: target.Read, Owner: login}
+}
+
+// namesOf reads what one element names. ok is false when it names nothing
+// the route says it should.
+func namesOf(k Kind, v jsontext.Value) ([]named, bool) {
+	switch k {
+	case Repo:
+		var r repoJSON
+		if json.Unmarshal(v, &r) != nil {
+			return nil, false
+		}
+		n, ok := r.named()
+		return []named{n}, ok
+	case RepoField:
+		var e struct {
+			Repository *repoJSON `json:"repository"`
+		}
+		if json.Unmarshal(v, &e) != nil {
+			return nil, false
+		}
+		n, ok := e.Repository.named()
+		return []named{n}, ok
+	case RepoURL:
+		var e struct {
+			URL string `json:"repository_url"`
+		}
+		if json.Unmarshal(v, &e) != nil {
+			return nil, false
+		}
+		_, path, ok := strings.Cut(e.URL, "/repos/")
+		owner, name, ok2 := strings.Cut(path, "/")
+		if !ok || !ok2 || owner == "" || name == "" || strings.Contains(name, "/") {
+			return nil, false
+		}
+		return []named{{target: repoTarget(owner, name)}}, true
+	case Org:
+		var e struct {
+			Login string `json:"login"`
+		}
+		if json.Unmarshal(v, &e) != nil || e.Login == "" {
+			return nil, false
+		}
+		return []named{{target: orgTarget(e.Login)}}, true
+	case OrgField:
+		var e struct {
+			Organization *struct {
+				Login string `json:"login"`
+			} `json:"organization"`
+		}
+		if json.Unmarshal(v, &e) != nil || e.Organization == nil || e.Organization.Login == "" {
+			return nil, false
+		}
+		return []named{{target: orgTarget(e.Organization.Login)}}, true
+	case Event:
+		var e struct {
+			Repo *struct {
+				Name string `json:"name"`
+			} `json:"repo"`
+			Org *struct {
+				Login string `json:"login"`
+			} `json:"org"`
+		}
+		if json.Unmarshal(v, &e) != nil || e.Repo == nil {
+			return nil, false
+		}
+		owner, name, ok := strings.Cut(e.Repo.Name, "/")
+		if !ok || owner == "" || name == "" {
+			return nil, false
+		}
+		ns := []named{{target: repoTarget(owner, name)}}
+		if e.Org != nil && e.Org.Login != "" {
+			ns = append(ns, named{target: orgTarget(e.Org.Login)})
+		}
+		return ns, true
+	}
+	return nil, false
+}
+
+// boundedReader fails a read past MaxElement bytes (and the decoder's
+// read-ahead) beyond the start of the current element, so that one huge
+// element is refused instead of held.
+type boundedReader struct {
+	r     io.Reader
+	n     int64 // bytes read so far
+	limit int64
+}
+
+// element marks the start of the next element (or member).
+func (b *boundedReader) element() { b.limit = b.n + MaxElement + 64<<10 }
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.n >= b.limit {
+		return 0, ErrElementTooBig
+	}
+	if rest := b.limit - b.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// spool keeps the filtered answer until its header is known: in memory up
+// to memSpool, then in a temporary file.
+type spool struct {
+	buf  bytes.Buffer
+	file *os.File
+	n    int64
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	if s.file == nil && s.buf.Len()+len(p) <= memSpool {
+		return s.buf.Write(p)
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp("", "patgate-answer-")
+		if err != nil {
+			return 0, err
+		}
+		// Unlinked at once: the open file goes away with the process
+		// whatever happens.
+		os.Remove(f.Name())
+		s.file = f
+		if _, err := s.file.Write(s.buf.Bytes()); err != nil {
+			return 0, err
+		}
+		s.buf = bytes.Buffer{}
+	}
+	return s.file.Write(p)
+}
+
+func (s *spool) writeTo(out io.Writer) error {
+	if s.file == nil {
+		_, err := out.Write(s.buf.Bytes())
+		return err
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(out, s.file)
+	return err
+}
+
+func (s *spool) Close() {
+	if s.file != nil {
+		s.file.Close()
+	}
+}
