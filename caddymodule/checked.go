@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -25,6 +26,7 @@ func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler
 			err := check.Check(r.Context(), status, cw.header, pr, out)
 			// Whatever the check did not read is not wanted: the upstream's
 			// next write fails instead of blocking.
+			cw.finished.Store(true)
 			pr.CloseWithError(errCheckDone)
 			switch {
 			case err != nil && !out.wrote:
@@ -35,17 +37,40 @@ func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler
 			cw.done <- err
 		}()
 	}
-	err := next.ServeHTTP(cw, r)
+	err := cw.serve(next, r)
 	if !cw.started {
 		// The upstream wrote nothing at all: nothing to check.
 		pw.Close()
 		return err
 	}
 	pw.CloseWithError(err) // nil: io.EOF for the check
-	if cerr := <-cw.done; cerr != nil && err == nil {
+	cerr := <-cw.done
+	if cw.finished.Load() && errors.Is(err, errCheckDone) || cw.cutShort {
+		// The check was done before the upstream: its copy failed on
+		// purpose, and the client has the check's answer.
+		err = nil
+	}
+	if err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// serve runs the next handler. reverse_proxy aborts a copy that fails after
+// the header went out by panicking with http.ErrAbortHandler, which would
+// drop the client's connection; when the failure is the check having
+// closed the pipe, the client has its answer, so the panic is recovered.
+func (cw *checkedWriter) serve(next caddyhttp.Handler, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler && cw.finished.Load() {
+				cw.cutShort = true
+				return
+			}
+			panic(p)
+		}
+	}()
+	return next.ServeHTTP(cw, r)
 }
 
 // errCheckDone ends the upstream's writes once the check has returned.
@@ -58,6 +83,10 @@ type checkedWriter struct {
 	start   func(status int)
 	started bool
 	done    chan error
+	// finished is set when the check returned, before it closes the
+	// pipe; cutShort when the upstream's copy was aborted because of it.
+	finished atomic.Bool
+	cutShort bool
 }
 
 func (cw *checkedWriter) Header() http.Header { return cw.header }

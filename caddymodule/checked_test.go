@@ -183,3 +183,34 @@ func (s *signalWriter) Write(p []byte) (int, error) {
 	}
 	return s.Writer.Write(p)
 }
+
+// TestServeCheckedAbort: reverse_proxy panics with http.ErrAbortHandler
+// when its copy fails after the header went out. When the copy failed
+// because the check was done with the answer (it refused it, or stopped
+// reading), the client already has the check's answer: the panic must not
+// drop the connection.
+func TestServeCheckedAbort(t *testing.T) {
+	proxyLike := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		for range 1000 {
+			if _, err := io.WriteString(w, `{"not":"a list"}`); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+		}
+		return nil
+	})
+	rec := httptest.NewRecorder()
+	err := serveChecked(rec, httptest.NewRequest("GET", "/", nil), proxyLike, dropPrivate{}, target.REST)
+	if err != nil || rec.Code != 502 || !strings.Contains(rec.Body.String(), "could not be checked") {
+		t.Fatalf("err %v, status %d: %s", err, rec.Code, rec.Body)
+	}
+	// Any other panic is not the check's doing and goes on.
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Fatalf("recovered %v, want the handler's own panic", p)
+		}
+	}()
+	_ = serveChecked(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil),
+		caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { panic("boom") }), dropPrivate{}, target.REST)
+}

@@ -60,19 +60,30 @@ https://localhost:%d {
 	}
 	const classicMsg = "`octo-org` forbids access via a personal access token (classic)"
 	cases := []struct {
-		name  string
-		token string
-		args  []string
-		ok    bool
-		want  string
+		name    string
+		token   string
+		args    []string
+		ok      bool
+		want    string
+		notWant []string // nothing restricted may appear anywhere in the output
 	}{
-		{"repo view, approved token", tokApproved, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, true, `"name":"private"`},
-		{"repo view, classic token", tokClassic, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, false, classicMsg},
-		{"repo view, classic token, public repository", tokClassic, []string{"repo", "view", ghHost + "/octo-org/public", "--json", "name"}, true, `"name":"public"`},
-		{"pr list, approved token", tokApproved, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, true, ""},
-		{"pr list, pending token", tokPending, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, false, "This token's request for approval is pending"},
-		{"api graphql, approved token", tokApproved, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, true, `"name":"private"`},
-		{"api graphql, classic token", tokClassic, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, false, classicMsg},
+		{"repo view, approved token", tokApproved, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, true, `"name":"private"`, nil},
+		{"repo view, classic token", tokClassic, []string{"repo", "view", ghHost + "/octo-org/private", "--json", "name,description"}, false, classicMsg, nil},
+		{"repo view, classic token, public repository", tokClassic, []string{"repo", "view", ghHost + "/octo-org/public", "--json", "name"}, true, `"name":"public"`, nil},
+		{"pr list, approved token", tokApproved, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, true, "", nil},
+		{"pr list, pending token", tokPending, []string{"pr", "list", "-R", ghHost + "/octo-org/private"}, false, "This token's request for approval is pending", nil},
+		{"api graphql, approved token", tokApproved, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, true, `"name":"private"`, nil},
+		// Lists of several owners show a restricted token only what it may
+		// read on its own (SPEC §10).
+		{"api /user/repos, classic token", tokClassic, []string{"api", "/user/repos", "--jq", ".[].full_name"}, true, "octo-org/public\nopen-org/private",
+			[]string{"octo-org/private", "octo-org/internal", "locked-org/private"}},
+		{"search repos, classic token", tokClassic, []string{"search", "repos", "org:octo-org", "--json", "fullName"}, true, `"fullName":"octo-org/public"`,
+			[]string{"octo-org/private", "octo-org/internal", "locked-org/private"}},
+		{"search issues, classic token", tokClassic, []string{"search", "issues", "bug", "--json", "repository"}, true, `"nameWithOwner":"open-org/private"`,
+			[]string{"octo-org/private", "octo-org/internal", "locked-org/private"}},
+		{"api /user/repos, approved token", tokApproved, []string{"api", "/user/repos", "--jq", ".[].full_name"}, true, "octo-org/internal\nocto-org/private",
+			[]string{"locked-org/private"}},
+		{"api graphql, classic token", tokClassic, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, false, classicMsg, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +93,11 @@ https://localhost:%d {
 			}
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("gh printed no %q:\n%s", tc.want, out)
+			}
+			for _, n := range tc.notWant {
+				if strings.Contains(out, n) {
+					t.Errorf("gh printed %q, which the token may not see:\n%s", n, out)
+				}
 			}
 		})
 	}
