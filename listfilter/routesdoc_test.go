@@ -111,4 +111,3 @@ GitHub Enterprise Server 3.21 and github.com, deduplicated) and the rules in
 ## Counts by scope
 
 `
-
