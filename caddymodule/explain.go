@@ -12,6 +12,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/gate"
+	"github.com/patgate/patgate/listfilter"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -29,6 +30,10 @@ type explainRequest struct {
 	// TokenClass is "fine_grained" or "classic" for a fingerprint; default
 	// fine_grained when the feed lists the fingerprint.
 	TokenClass string `json:"token_class,omitempty"`
+	// Element, for a URL whose answer lists several owners' resources
+	// (/user/repos, search, …), names one element ("owner/repo", or an
+	// organization's login): would the token see it in that answer?
+	Element string `json:"element,omitempty"`
 }
 
 // explanation is one handler's answer.
@@ -43,14 +48,14 @@ type explanation struct {
 // explain decides a request with the gate, as ServeHTTP does, lookups
 // included, and returns the chain of facts behind the decision and the
 // record of what the handler would do with it. It changes nothing.
-func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explanation, gate.Record, error) {
+func (h *Handler) explain(ctx context.Context, q explainRequest) (_ enforce.Explanation, _ gate.Record, element string, _ error) {
 	var rec gate.Record
 	if q.Method == "" {
 		q.Method = http.MethodGet
 	}
 	req, err := http.NewRequestWithContext(ctx, q.Method, q.URL, nil)
 	if err != nil {
-		return enforce.Explanation{}, rec, fmt.Errorf("url: %w", err)
+		return enforce.Explanation{}, rec, "", fmt.Errorf("url: %w", err)
 	}
 	pol := h.store.Load()
 	var tok enforce.Token
@@ -60,7 +65,7 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 	case q.TokenFingerprint != "":
 		fp, err := tokenclass.ParseFingerprint(q.TokenFingerprint)
 		if err != nil {
-			return enforce.Explanation{}, rec, err
+			return enforce.Explanation{}, rec, "", err
 		}
 		tok.Fingerprint = fp
 		switch q.TokenClass {
@@ -70,18 +75,31 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 			tok.Class = tokenclass.FineGrained
 		case "":
 			if pol == nil || pol.Token(fp) == nil {
-				return enforce.Explanation{}, rec, errors.New("the feed does not list this fingerprint: give its class (classic or fine_grained)")
+				return enforce.Explanation{}, rec, "", errors.New("the feed does not list this fingerprint: give its class (classic or fine_grained)")
 			}
 			tok.Class = tokenclass.FineGrained
 		default:
-			return enforce.Explanation{}, rec, fmt.Errorf("token class %q: want classic or fine_grained", q.TokenClass)
+			return enforce.Explanation{}, rec, "", fmt.Errorf("token class %q: want classic or fine_grained", q.TokenClass)
 		}
 	default:
-		return enforce.Explanation{}, rec, errors.New("give a token or a token fingerprint")
+		return enforce.Explanation{}, rec, "", errors.New("give a token or a token fingerprint")
 	}
 	tgt, err := h.resolver.Resolve(req)
 	if err != nil {
-		return enforce.Explanation{}, rec, err
+		return enforce.Explanation{}, rec, "", err
+	}
+	if q.Element != "" {
+		// Would this element stay in the answer? Decided as the answer
+		// check decides it: a read of what it names.
+		rest, _ := h.resolver.RESTPath(req.URL.Path)
+		route := listfilter.Match(req.Method, rest)
+		if route == nil {
+			return enforce.Explanation{}, rec, "", fmt.Errorf("%s %s does not list several owners' resources: its answer is not checked element by element", req.Method, req.URL.Path)
+		}
+		if tgt, err = listfilter.ElementTarget(route, q.Element); err != nil {
+			return enforce.Explanation{}, rec, "", err
+		}
+		element = route.Pattern
 	}
 	if tgt.BodyDecides {
 		// An LFS batch's operation is in its body, which explain does not
@@ -96,18 +114,25 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (enforce.Explan
 		e.Decision = rec.Decision
 		e.LookupError = rec.LookupErr.Error()
 	}
-	return e, rec, nil
+	return e, rec, element, nil
 }
 
 func (h *Handler) explainJSON(ctx context.Context, q explainRequest) explanation {
 	out := explanation{Feed: h.feed.source}
-	e, rec, err := h.explain(ctx, q)
+	e, rec, element, err := h.explain(ctx, q)
 	if err != nil {
 		out.Decision, out.Lines = "error", []string{err.Error()}
 		return out
 	}
 	d := e.Decision
 	out.Decision, out.Reason, out.Message, out.Lines = d.Outcome.String(), d.Reason.String(), d.Message(), e.Lines()
+	if element != "" {
+		verdict := "stays in"
+		if rec.Action != gate.Forward {
+			verdict = "is removed from"
+		}
+		out.Lines = append(out.Lines, fmt.Sprintf("element: %s %s the answer of GET %s", q.Element, verdict, element))
+	}
 	switch {
 	case rec.Waived:
 		out.Decision = "would_" + out.Decision

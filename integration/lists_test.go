@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,4 +150,28 @@ func TestListLookupFails(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestExplainElement: "would carol's classic token see octo-org/private in
+// /user/repos?" explain answers per element, as the answer check decides.
+func TestExplainElement(t *testing.T) {
+	g, _ := newGateway(t, "")
+	for _, tc := range []struct{ url, element, says string }{
+		{"/api/v3/user/repos", "octo-org/private", "element: octo-org/private is removed from the answer of GET /user/repos"},
+		{"/api/v3/user/repos", "open-org/private", "element: open-org/private stays in the answer of GET /user/repos"},
+		{"/api/v3/user/repos", "octo-org/public", "element: octo-org/public stays in the answer of GET /user/repos"},
+		{"/api/v3/user/orgs", "octo-org", "element: octo-org is removed from the answer of GET /user/orgs"},
+		{"/api/v3/repos/octo-org/private", "octo-org/private", "does not list several owners' resources"},
+	} {
+		body := `{"method":"GET","url":"https://git.example.com` + tc.url + `","token_fingerprint":"` + sha(tokClassic) + `","token_class":"classic","element":"` + tc.element + `"}`
+		resp, err := http.Post(g.Admin+"/pat-policy/explain", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(out), tc.says) {
+			t.Errorf("%s %s: %s", tc.url, tc.element, out)
+		}
+	}
 }

@@ -355,6 +355,24 @@ func (r *repoJSON) named() (named, bool) {
 	return n, true
 }
 
+// ElementTarget is what an element of route's answer names when it names
+// name ("owner/repo" for the routes that list repositories or events, an
+// organization's login for the others), for explaining one element.
+func ElementTarget(route *Route, name string) (target.Target, error) {
+	switch route.Kind {
+	case Org, OrgField:
+		if name == "" || strings.Contains(name, "/") {
+			return target.Target{}, fmt.Errorf("%s lists organizations: name one by its login", route.Pattern)
+		}
+		return orgTarget(name), nil
+	}
+	owner, repo, ok := strings.Cut(name, "/")
+	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+		return target.Target{}, fmt.Errorf("%s lists repositories: name one as owner/repo", route.Pattern)
+	}
+	return repoTarget(owner, repo), nil
+}
+
 func repoTarget(owner, name string) target.Target {
 	// A GET of the repository: anonymous users read a public one.
 	return target.Target{Scope: target.Repository, Surface: target.REST, Access: target.Read,
