@@ -17,7 +17,7 @@ import (
 
 // benchHandler provisions a real handler (feed file, lookups against a
 // fake host) outside a Caddy server, as Provision would.
-func benchHandler(b *testing.B) *Handler {
+func benchHandler(b testing.TB) *Handler {
 	b.Helper()
 	host := githost.New("svc", "")
 	for _, r := range [][4]string{
@@ -125,4 +125,25 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCachedPathAllocatesNothing keeps the cached path free of heap
+// allocations: twice this work already put one back unnoticed (a record
+// whose pointer escaped through a func value).
+func TestCachedPathAllocatesNothing(t *testing.T) {
+	h := benchHandler(t)
+	for _, c := range []struct{ method, path, auth string }{
+		{"GET", "/api/v3/repos/octo-org/private/pulls/1", "token github_pat_benchApproved"},
+		{"POST", "/api/v3/repos/open-org/private/issues", "token ghp_benchClassic000000000000000000000000"},
+		{"GET", "/api/v3/repos/octo-org/public/contents/README.md", "Bearer ghp_benchClassic000000000000000000000000"},
+	} {
+		req := httptest.NewRequest(c.method, c.path, nil)
+		req.Header.Set("Authorization", c.auth)
+		if err := h.ServeHTTP(httptest.NewRecorder(), req, nextOK{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = h.ServeHTTP(discard{}, req, nextOK{}) }); n != 0 {
+			t.Errorf("%s %s: %.0f allocations per request on the cached path", c.method, c.path, n)
+		}
+	}
 }

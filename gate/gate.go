@@ -340,20 +340,27 @@ func (g *Gate) decideFrom(ctx context.Context, pol *enforce.Policy, token string
 // some policy restricts: each element stays only if the token could read
 // what it names on its own, decided as a request for it would be.
 func (g *Gate) Lists(r *http.Request, rec Record) AnswerCheck {
+	// The cheap questions first: this runs for every forwarded request.
+	if r.Method != http.MethodGet || rec.Policy != nil && !rec.Policy.RestrictsClass(rec.Token.Class) {
+		return nil
+	}
 	rest, ok := g.Resolver.RESTPath(r.URL.Path)
 	if !ok {
 		return nil
 	}
 	route := listfilter.Match(r.Method, rest)
-	if route == nil || rec.Policy != nil && !rec.Policy.RestrictsClass(rec.Token.Class) {
+	if route == nil {
 		return nil
 	}
 	// The filter reads gzip and deflate, but need not: ask for the plain
 	// answer (SPEC §10 allows it).
 	r.Header.Set("Accept-Encoding", "identity")
+	// The decider keeps what it needs of the record, not the record: a
+	// closure over rec would move every request's copy to the heap.
+	pol, token, tok := rec.Policy, rec.Cred.Token, rec.Token
 	return &listfilter.Filter{Route: route, Decide: func(ctx context.Context, t target.Target, res target.Resource) listfilter.Verdict {
-		d, _, _, _, _ := g.decideFrom(ctx, rec.Policy, rec.Cred.Token, rec.Token, t, res)
-		keep, _ := g.Forwards(rec.Policy, d)
+		d, _, _, _, _ := g.decideFrom(ctx, pol, token, tok, t, res)
+		keep, _ := g.Forwards(pol, d)
 		return listfilter.Verdict{Keep: keep, Reason: d.Reason}
 	}}
 }
