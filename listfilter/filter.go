@@ -312,52 +312,61 @@ type named struct {
 	res    target.Resource
 }
 
-// repoJSON is what a repository object of GitHub's carries about its owner
-// and visibility. Minimal repository objects (search/code, notifications)
-// have "private" but no "visibility"; an internal repository is private.
-type repoJSON struct {
-	FullName string `json:"full_name"`
-	Name     string `json:"name"`
-	Owner    *struct {
-		Login string `json:"login"`
-		Type  string `json:"type"`
-	} `json:"owner"`
-	Visibility string `json:"visibility"`
-	Private    *bool  `json:"private"`
-}
-
-// named returns the repository, with its owner type and visibility when
-// both are given (otherwise they are looked up).
-func (r *repoJSON) named() (named, bool) {
-	if r == nil {
+// repoFacts reads what a repository object of GitHub's says about its
+// owner and visibility: full_name (or owner.login and name), owner.type,
+// visibility, else private. Minimal repository objects (search/code,
+// notifications) have "private" but no "visibility"; an internal
+// repository is private. The facts count only when both the owner's type
+// and the visibility are given; otherwise they are looked up.
+func repoFacts(v []byte) (named, bool) {
+	var fullName, name, login, typ, visibility string
+	private := -1
+	ok := members(v, func(k, val []byte) {
+		switch string(k) {
+		case "full_name":
+			fullName = str(val)
+		case "name":
+			name = str(val)
+		case "owner":
+			login, typ = str(field(val, "login")), str(field(val, "type"))
+		case "visibility":
+			visibility = str(val)
+		case "private":
+			switch string(val) {
+			case "true":
+				private = 1
+			case "false":
+				private = 0
+			}
+		}
+	})
+	if !ok {
 		return named{}, false
 	}
-	owner, name, ok := strings.Cut(r.FullName, "/")
-	if !ok && r.Owner != nil {
-		owner, name, ok = r.Owner.Login, r.Name, true
+	owner, repo, found := strings.Cut(fullName, "/")
+	if !found {
+		owner, repo = login, name
 	}
-	if !ok || owner == "" || name == "" {
+	if owner == "" || repo == "" || strings.Contains(repo, "/") {
 		return named{}, false
 	}
-	n := named{target: repoTarget(owner, name)}
-	vis := target.ParseVisibility(r.Visibility)
-	if r.Visibility == "" && r.Private != nil {
+	n := named{target: repoTarget(owner, repo)}
+	vis := target.ParseVisibility(visibility)
+	if visibility == "" && private >= 0 {
 		vis = target.VisibilityPublic
-		if *r.Private {
+		if private == 1 {
 			vis = target.VisibilityPrivate
 		}
 	}
-	var typ target.OwnerType
-	if r.Owner != nil {
-		switch r.Owner.Type {
-		case "Organization":
-			typ = target.OwnerOrganization
-		case "User", "Bot":
-			typ = target.OwnerUser
-		}
+	var ot target.OwnerType
+	switch typ {
+	case "Organization":
+		ot = target.OwnerOrganization
+	case "User", "Bot":
+		ot = target.OwnerUser
 	}
-	if vis != target.VisibilityUnknown && typ != target.OwnerUnknown {
-		n.res = target.Resource{Known: true, OwnerLogin: owner, OwnerType: typ, Visibility: vis}
+	if vis != target.VisibilityUnknown && ot != target.OwnerUnknown {
+		n.res = target.Resource{Known: true, OwnerLogin: owner, OwnerType: ot, Visibility: vis}
 	}
 	return n, true
 }
@@ -400,71 +409,42 @@ var elementOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsonte
 func namesOf(k Kind, v jsontext.Value) ([]named, bool) {
 	switch k {
 	case Repo:
-		var r repoJSON
-		if json.Unmarshal(v, &r, elementOptions) != nil {
-			return nil, false
-		}
-		n, ok := r.named()
+		n, ok := repoFacts(v)
 		return []named{n}, ok
 	case RepoField:
-		var e struct {
-			Repository *repoJSON `json:"repository"`
-		}
-		if json.Unmarshal(v, &e, elementOptions) != nil {
+		r := field(v, "repository")
+		if r == nil {
 			return nil, false
 		}
-		n, ok := e.Repository.named()
+		n, ok := repoFacts(r)
 		return []named{n}, ok
 	case RepoURL:
-		var e struct {
-			URL string `json:"repository_url"`
-		}
-		if json.Unmarshal(v, &e, elementOptions) != nil {
-			return nil, false
-		}
-		_, path, ok := strings.Cut(e.URL, "/repos/")
+		_, path, ok := strings.Cut(str(field(v, "repository_url")), "/repos/")
 		owner, name, ok2 := strings.Cut(path, "/")
 		if !ok || !ok2 || owner == "" || name == "" || strings.Contains(name, "/") {
 			return nil, false
 		}
 		return []named{{target: repoTarget(owner, name)}}, true
 	case Org:
-		var e struct {
-			Login string `json:"login"`
-		}
-		if json.Unmarshal(v, &e, elementOptions) != nil || e.Login == "" {
+		login := str(field(v, "login"))
+		if login == "" {
 			return nil, false
 		}
-		return []named{{target: orgTarget(e.Login)}}, true
+		return []named{{target: orgTarget(login)}}, true
 	case OrgField:
-		var e struct {
-			Organization *struct {
-				Login string `json:"login"`
-			} `json:"organization"`
-		}
-		if json.Unmarshal(v, &e, elementOptions) != nil || e.Organization == nil || e.Organization.Login == "" {
+		login := str(field(field(v, "organization"), "login"))
+		if login == "" {
 			return nil, false
 		}
-		return []named{{target: orgTarget(e.Organization.Login)}}, true
+		return []named{{target: orgTarget(login)}}, true
 	case Event:
-		var e struct {
-			Repo *struct {
-				Name string `json:"name"`
-			} `json:"repo"`
-			Org *struct {
-				Login string `json:"login"`
-			} `json:"org"`
-		}
-		if json.Unmarshal(v, &e, elementOptions) != nil || e.Repo == nil {
-			return nil, false
-		}
-		owner, name, ok := strings.Cut(e.Repo.Name, "/")
+		owner, name, ok := strings.Cut(str(field(field(v, "repo"), "name")), "/")
 		if !ok || owner == "" || name == "" {
 			return nil, false
 		}
 		ns := []named{{target: repoTarget(owner, name)}}
-		if e.Org != nil && e.Org.Login != "" {
-			ns = append(ns, named{target: orgTarget(e.Org.Login)})
+		if login := str(field(field(v, "org"), "login")); login != "" {
+			ns = append(ns, named{target: orgTarget(login)})
 		}
 		return ns, true
 	}
