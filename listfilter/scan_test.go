@@ -11,7 +11,7 @@ import (
 // parent, a template) never stands for the element's.
 func TestRepoFacts(t *testing.T) {
 	tests := []struct {
-		name, json string
+		name, json  string
 		owner, repo string
 		res         target.Resource
 		ok          bool
