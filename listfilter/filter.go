@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -60,6 +61,7 @@ type Filter struct {
 	removed   int
 	owners    []string
 	byReason  [enforce.NumReasons]int
+	mu        sync.Mutex
 	decisions map[string]Verdict // per owner/name or org, within this answer
 }
 
@@ -224,7 +226,28 @@ func (f *Filter) object(ctx context.Context, dec *jsontext.Decoder, br *boundedR
 	return nil
 }
 
-// array copies the elements that stay, in their order.
+// Bounds on the elements waiting for their lookups while later ones are
+// read: lookups of one page run in parallel, and the answer keeps its order.
+const (
+	lookupsInFlight = 8
+	windowElements  = 64
+	windowBytes     = 4 << 20
+)
+
+// pending is an element read but not yet written: its bytes (a copy,
+// since the decoder reuses its buffer) and, once decided, its verdict.
+type pending struct {
+	v      []byte
+	done   chan struct{}
+	keep   bool
+	owner  string
+	reason enforce.Reason
+}
+
+// array copies the elements that stay, in their order. An element whose
+// decision needs a lookup is decided in the background while the next ones
+// are read (at most lookupsInFlight at once); elements wait in a window,
+// bounded in count and bytes, until those before them are decided.
 func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedReader, w io.Writer) error {
 	if dec.PeekKind() != '[' {
 		return errors.New("not a JSON array")
@@ -234,6 +257,41 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 	}
 	io.WriteString(w, "[")
 	first := true
+	emit := func(p *pending) error {
+		if !p.keep {
+			f.remove(p.owner, p.reason)
+			return nil
+		}
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		_, err := w.Write(p.v)
+		return err
+	}
+	var window []*pending
+	var inWindow int
+	flush := func(all bool) error {
+		for len(window) > 0 {
+			p := window[0]
+			if all || len(window) > windowElements || inWindow > windowBytes {
+				<-p.done
+			} else {
+				select {
+				case <-p.done:
+				default:
+					return nil
+				}
+			}
+			window = window[1:]
+			inWindow -= len(p.v)
+			if err := emit(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sem := make(chan struct{}, lookupsInFlight)
 	for {
 		br.element()
 		if dec.PeekKind() == ']' {
@@ -246,16 +304,40 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 		if len(v) > MaxElement {
 			return ErrElementTooBig
 		}
-		if !f.keep(ctx, v) {
+		names, ok := namesOf(f.Route.Kind, v)
+		p := &pending{}
+		if !ok {
+			// What cannot be checked is not shown.
+			p.reason = enforce.ReasonUndetermined
+		} else if f.settled(names) {
+			f.verdict(ctx, names, p)
+		} else {
+			p.done = make(chan struct{})
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; close(p.done) }()
+				f.verdict(ctx, names, p)
+			}()
+		}
+		if p.done == nil && len(window) == 0 {
+			p.v = v
+			if err := emit(p); err != nil {
+				return err
+			}
 			continue
 		}
-		if !first {
-			io.WriteString(w, ",")
+		if p.done == nil {
+			p.done = closed
 		}
-		first = false
-		if _, err := w.Write(v); err != nil {
+		p.v = bytes.Clone(v)
+		window = append(window, p)
+		inWindow += len(p.v)
+		if err := flush(false); err != nil {
 			return err
 		}
+	}
+	if err := flush(true); err != nil {
+		return err
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return err
@@ -264,35 +346,56 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 	return nil
 }
 
-// keep decides one element: it stays when every thing it names may be
-// read. An element that names nothing the gateway can find is removed:
-// what cannot be checked is not shown.
-func (f *Filter) keep(ctx context.Context, v jsontext.Value) bool {
-	names, ok := namesOf(f.Route.Kind, v)
-	if !ok {
-		f.remove("", enforce.ReasonUndetermined)
-		return false
-	}
+// closed is a done channel for elements decided at once.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// settled reports whether every name can be decided without a lookup:
+// the element carries its facts, or this answer decided the name before.
+func (f *Filter) settled(names []named) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, n := range names {
-		verdict := f.decide(ctx, n)
-		if !verdict.Keep {
-			f.remove(n.target.Owner, verdict.Reason)
+		if _, ok := f.decisions[decisionKey(n)]; !ok && !n.res.Known && n.target.Scope == target.Repository {
 			return false
 		}
 	}
 	return true
 }
 
+// verdict decides an element: it stays when every thing it names may be
+// read.
+func (f *Filter) verdict(ctx context.Context, names []named, p *pending) {
+	p.keep = true
+	for _, n := range names {
+		v := f.decide(ctx, n)
+		if !v.Keep {
+			p.keep, p.owner, p.reason = false, n.target.Owner, v.Reason
+			return
+		}
+	}
+}
+
+func decisionKey(n named) string {
+	return n.target.Scope.String() + "/" + strings.ToLower(n.target.Owner+"/"+n.target.Name)
+}
+
+// decide decides one name, once per answer. It may run in several
+// goroutines at once.
 func (f *Filter) decide(ctx context.Context, n named) Verdict {
-	key := n.target.Scope.String() + "/" + strings.ToLower(n.target.Owner+"/"+n.target.Name)
-	if v, ok := f.decisions[key]; ok {
+	key := decisionKey(n)
+	f.mu.Lock()
+	v, ok := f.decisions[key]
+	f.mu.Unlock()
+	if ok {
 		return v
 	}
-	v := f.Decide(ctx, n.target, n.res)
+	v = f.Decide(ctx, n.target, n.res)
+	f.mu.Lock()
 	if f.decisions == nil {
 		f.decisions = map[string]Verdict{}
 	}
 	f.decisions[key] = v
+	f.mu.Unlock()
 	return v
 }
 

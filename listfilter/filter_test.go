@@ -408,3 +408,35 @@ func BenchmarkFilter(b *testing.B) {
 		})
 	}
 }
+
+// TestLookupsInParallel: the elements of one page that need a lookup are
+// decided at the same time, and the answer keeps its order. The decider
+// lets no lookup finish until four are waiting at once.
+func TestLookupsInParallel(t *testing.T) {
+	var waiting sync.WaitGroup
+	waiting.Add(4)
+	all := make(chan struct{})
+	go func() { waiting.Wait(); close(all) }()
+	var lookups atomic.Int64
+	inner := decider(t, &lookups, "")
+	dec := func(ctx context.Context, tg target.Target, res target.Resource) Verdict {
+		waiting.Done()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Error("lookups ran one after another")
+		}
+		return inner(ctx, tg, res)
+	}
+	item := func(o string) string { return `{"repository_url":"https://h/api/v3/repos/` + o + `"}` }
+	body := `{"total_count":4,"incomplete_results":false,"items":[` + item("a/1") + "," + item("octo-org/private") + "," + item("b/2") + "," + item("c/3") + `]}`
+	f := &Filter{Route: Match("GET", "/search/issues"), Decide: dec}
+	var out bytes.Buffer
+	if err := f.Check(context.Background(), 200, header(), strings.NewReader(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"total_count":4,"items":[` + item("a/1") + "," + item("b/2") + "," + item("c/3") + `],"incomplete_results":true}`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
