@@ -75,8 +75,8 @@ for port in $up $plain $pat $fwd; do
 	for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
 
-run() { # port seconds connections → "rps p50 p99 errors"
-	wrk -t1 -c"$3" -d"$2s" -s bench/mix.lua "http://127.0.0.1:$1" | awk '/^RESULT/ {
+run() { # port seconds connections [script] → "rps p50 p99 errors"
+	wrk -t1 -c"$3" -d"$2s" -s "${4:-bench/mix.lua}" "http://127.0.0.1:$1" | awk '/^RESULT/ {
 		split($2,a,"="); split($3,b,"="); split($4,c,"="); split($5,d,"="); print a[2], b[2], c[2], d[2] }'
 }
 # Warm up every path (JIT-free Go still has cold caches: lookups, pools).
@@ -125,3 +125,19 @@ for r in $(seq 1 "$rounds"); do
 	printf 'moderate load round %s: p99 plain %sus, patgate %sus\n' "$r" "$p99plain" "$p99pat"
 done
 printf 'median p99 added by the policy at 4 connections: %sus  (goal <= 100us)\n' "$(median "${added[@]}")"
+
+# A restricted token's /user/repos page of 30 repositories of about 5 KB
+# (SPEC §10): the time the answer check adds at p50 and p99, 4 connections,
+# alternating. Plain Caddy forwards all 30; the gateway checks each and
+# sends the ones the token may read.
+declare -a add50 add99
+for r in $(seq 1 "$rounds"); do
+	if (( r % 2 )); then
+		read -r _ p50plain p99plain _ < <(run "$plain" "$secs" 4 bench/userrepos.lua); read -r _ p50pat p99pat _ < <(run "$pat" "$secs" 4 bench/userrepos.lua)
+	else
+		read -r _ p50pat p99pat _ < <(run "$pat" "$secs" 4 bench/userrepos.lua); read -r _ p50plain p99plain _ < <(run "$plain" "$secs" 4 bench/userrepos.lua)
+	fi
+	add50+=("$((p50pat - p50plain))"); add99+=("$((p99pat - p99plain))")
+	printf '/user/repos round %s: p50 plain %sus, patgate %sus; p99 plain %sus, patgate %sus\n' "$r" "$p50plain" "$p50pat" "$p99plain" "$p99pat"
+done
+printf 'median added to a restricted /user/repos page: p50 %sus (goal <= 500us), p99 %sus (goal <= 2000us)\n' "$(median "${add50[@]}")" "$(median "${add99[@]}")"
