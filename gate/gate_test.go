@@ -390,3 +390,42 @@ func TestAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestListsAskForTheWholeAnswer: a restricted token's list request goes
+// upstream without Range (a range of the list is its unfiltered bytes a
+// piece at a time) and asking for an uncompressed answer; other requests
+// keep their headers.
+func TestListsAskForTheWholeAnswer(t *testing.T) {
+	resolver, err := target.NewResolver("/api/v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := feed(t)
+	g := &Gate{Resolver: resolver, Facts: newFacts(), Policy: func() *enforce.Policy { return pol }}
+	g.Answers = g.Lists
+	for _, tc := range []struct {
+		path, token string
+		filtered    bool
+	}{
+		{"/api/v3/user/repos", classic, true},
+		{"/API/V3/Search/Repositories/", classic, true},
+		{"/api/v3/repos/octo-org/public", classic, false},
+		{"/api/v3/user/repos", oauth, false},
+	} {
+		r := httptest.NewRequest("GET", "http://git.example.com"+tc.path, nil)
+		r.Header.Set("Authorization", "token "+tc.token)
+		r.Header.Set("Range", "bytes=0-99")
+		r.Header.Set("Accept-Encoding", "gzip")
+		var rec Record
+		g.Check(r, &rec)
+		if (rec.Answer != nil) != tc.filtered {
+			t.Errorf("%s: filtered %v", tc.path, rec.Answer != nil)
+		}
+		if gotRange := r.Header.Get("Range") != ""; gotRange == tc.filtered {
+			t.Errorf("%s: Range kept %v", tc.path, gotRange)
+		}
+		if enc := r.Header.Get("Accept-Encoding"); (enc == "identity") != tc.filtered {
+			t.Errorf("%s: Accept-Encoding %q", tc.path, enc)
+		}
+	}
+}

@@ -72,13 +72,20 @@ func (f *Filter) Removed() (int, []string) { return f.removed, f.owners }
 // RemovedBy reports how many elements were removed for each reason.
 func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
 
-// Check filters the answer. Answers other than 200 (a 304, an error) carry
-// no list and pass untouched. A 200 must be the route's JSON: anything
-// else is an error, which the handler answers with 502.
+// Check filters the answer. Redirects, 304s and errors carry no list and
+// pass untouched; a 200 must be the route's JSON, and any other success
+// (a 206 range of the list) is refused: those are errors, which the
+// handler answers with 502.
 func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
-	if status != http.StatusOK {
+	switch {
+	case status >= 300:
+		// Redirects, 304s and errors carry no list.
 		_, err := io.Copy(out, body)
 		return err
+	case status != http.StatusOK:
+		// A 206 would hand out the unfiltered bytes a range at a time;
+		// no other success carries a list the gateway knows how to read.
+		return fmt.Errorf("%w: status %d", ErrNotJSON, status)
 	}
 	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return ErrNotJSON

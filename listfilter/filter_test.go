@@ -181,6 +181,8 @@ func TestFilter(t *testing.T) {
 			want: list(mixed[1], mixed[3], mixed[4]), removed: 2, owners: "partial-results; organizations=octo-org"},
 		{name: "a 304 passes untouched", route: "/user/repos", status: 304, body: "", want: ""},
 		{name: "an error answer passes untouched", route: "/user/repos", status: 404, body: `{"message":"Not Found"}`, want: `{"message":"Not Found"}`},
+		{name: "a range of the list is refused", route: "/user/repos", status: 206, body: list(mixed...)[:200], err: ErrNotJSON},
+		{name: "a redirect passes untouched", route: "/user/repos", status: 301, body: "", want: ""},
 		{name: "truncated JSON", route: "/user/repos", body: list(mixed...)[:100], err: ErrNotJSON},
 		{name: "not JSON", route: "/user/repos", header: header("Content-Type", "text/html"), body: "<html>", err: ErrNotJSON},
 		{name: "an object where a list belongs", route: "/user/repos", body: `{"message":"hi"}`, err: ErrNotJSON},
