@@ -341,14 +341,16 @@ func (g *Gate) decideFrom(ctx context.Context, pol *enforce.Policy, token string
 // what it names on its own, decided as a request for it would be.
 func (g *Gate) Lists(r *http.Request, rec Record) AnswerCheck {
 	// The cheap questions first: this runs for every forwarded request.
-	if r.Method != http.MethodGet || rec.Policy != nil && !rec.Policy.RestrictsClass(rec.Token.Class) {
+	// A POST with X-HTTP-Method-Override: GET (or _method=GET) is a GET
+	// to a host that honours overrides: its answer is the list too.
+	if !target.ReadsAs(r, http.MethodGet) || rec.Policy != nil && !rec.Policy.RestrictsClass(rec.Token.Class) {
 		return nil
 	}
 	rest, ok := g.Resolver.RESTPath(r.URL.Path)
 	if !ok {
 		return nil
 	}
-	route := listfilter.Match(r.Method, rest)
+	route := listfilter.Match(http.MethodGet, rest)
 	if route == nil {
 		return nil
 	}

@@ -408,11 +408,17 @@ func TestListsAskForTheWholeAnswer(t *testing.T) {
 		filtered    bool
 	}{
 		{"/api/v3/user/repos", classic, true},
+		// A POST the host may read as a GET: its answer is the list.
+		{"/api/v3/user/repos?_method=GET", classic, true},
 		{"/API/V3/Search/Repositories/", classic, true},
 		{"/api/v3/repos/octo-org/public", classic, false},
 		{"/api/v3/user/repos", oauth, false},
 	} {
-		r := httptest.NewRequest("GET", "http://git.example.com"+tc.path, nil)
+		method := "GET"
+		if strings.Contains(tc.path, "_method") {
+			method = "POST"
+		}
+		r := httptest.NewRequest(method, "http://git.example.com"+tc.path, nil)
 		r.Header.Set("Authorization", "token "+tc.token)
 		r.Header.Set("Range", "bytes=0-99")
 		r.Header.Set("Accept-Encoding", "gzip")

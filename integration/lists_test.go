@@ -98,6 +98,17 @@ func TestListsOfSeveralOwners(t *testing.T) {
 			t.Errorf("OAuth: ETag %q, X-PAT-Policy %q", h["ETag"], h["X-PAT-Policy"])
 		}
 	})
+	// The attacker POSTs with X-HTTP-Method-Override: GET: a host that
+	// honours overrides answers the list, which must be checked too.
+	t.Run("a POST that says it is a GET", func(t *testing.T) {
+		for _, path := range []string{"/api/v3/user/repos?_method=GET", "/api/v3/user/repos"} {
+			resp := g.do(t, "POST", path, "", "Authorization", "token "+tokClassic, "X-HTTP-Method-Override", "GET")
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || strings.Contains(string(body), `"octo-org/private"`) || !strings.Contains(string(body), `"open-org/private"`) {
+				t.Fatalf("%s: status %d: %.300s", path, resp.StatusCode, body)
+			}
+		}
+	})
 	t.Run("a gzip answer the gateway did not ask for", func(t *testing.T) {
 		host.SetListGzip(githost.ListGzipAlways)
 		defer host.SetListGzip(githost.ListGzipOff)

@@ -190,6 +190,30 @@ func overridden(req *http.Request) bool {
 	return false
 }
 
+// ReadsAs reports whether a request may be read by the host as method:
+// its own method, or one a method override header or a _method parameter
+// names. A POST that says _method=GET is a GET to a host that honours it.
+func ReadsAs(req *http.Request, method string) bool {
+	if req.Method == method {
+		return true
+	}
+	for _, h := range methodOverrides {
+		for _, v := range req.Header.Values(h) {
+			if strings.EqualFold(strings.TrimSpace(v), method) {
+				return true
+			}
+		}
+	}
+	if strings.Contains(req.URL.RawQuery, "_method") {
+		for _, v := range req.URL.Query()["_method"] {
+			if strings.EqualFold(strings.TrimSpace(v), method) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // MaxNameLength bounds owners (logins, enterprise slugs) and repository
 // names: GitHub allows 39 characters in a login and 100 in a repository
 // name. A longer name names nothing a host serves, and would only make

@@ -305,7 +305,9 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.graphql(w, r)
 		return
 	}
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	// Like Rack's MethodOverride, a POST may say it is a GET.
+	overridden := r.Method == http.MethodPost && (strings.EqualFold(r.Header.Get("X-HTTP-Method-Override"), "GET") || strings.EqualFold(r.URL.Query().Get("_method"), "GET"))
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || overridden {
 		if p, ok := strings.CutPrefix(r.URL.Path, "/api/v3"); ok {
 			if kind, ok := listRoute(p); ok {
 				h.serveList(w, r, kind, p, auth)
