@@ -299,6 +299,9 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 		return nil
 	}
 	sem := make(chan struct{}, lookupsInFlight)
+	// No lookup outlives the answer, even one cut short by an error.
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
 	for {
 		br.element()
 		if dec.PeekKind() == ']' {
@@ -321,10 +324,10 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 		} else {
 			p.done = make(chan struct{})
 			sem <- struct{}{}
-			go func() {
+			inFlight.Go(func() {
 				defer func() { <-sem; close(p.done) }()
 				f.verdict(ctx, names, p)
-			}()
+			})
 		}
 		if p.done == nil && len(window) == 0 {
 			p.v = v
