@@ -22,6 +22,8 @@ func TestRepoFacts(t *testing.T) {
 			"octo-org", "app", target.Resource{Known: true, OwnerLogin: "octo-org", OwnerType: target.OwnerOrganization, Visibility: target.VisibilityPrivate}, true},
 		{"strings with escapes and brackets", "{ \"description\" : \"a } \\\" ] { quote\", \"full_name\" : \"octo\\u002dorg/app\" ,\n \"private\" : false }",
 			"octo-org", "app", target.Resource{}, true},
+		{"escaped backslashes before a quote", `{"description":"ends in a backslash \\\\","homepage":"x\\\"y\\\\","full_name":"bob/app","owner":{"login":"bob","type":"User"},"private":false}`,
+			"bob", "app", target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPublic}, true},
 		{"no visibility: looked up", `{"full_name":"octo-org/app","owner":{"login":"octo-org","type":"Organization"}}`, "octo-org", "app", target.Resource{}, true},
 		{"name and owner.login", `{"name":"app","owner":{"login":"bob","type":"User"},"private":false}`,
 			"bob", "app", target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPublic}, true},
