@@ -173,40 +173,29 @@ var methodOverrides = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-
 // own, in a header or in a _method query parameter, which some hosts honour:
 // such a request counts as a write unless every method it names reads.
 func overridden(req *http.Request) bool {
-	for _, h := range methodOverrides {
-		for _, v := range req.Header.Values(h) {
-			if methodAccess(strings.ToUpper(strings.TrimSpace(v))) == Write {
-				return true
-			}
-		}
-	}
-	if q := req.URL.RawQuery; q != "" && strings.Contains(q, "_method") {
-		for _, v := range req.URL.Query()["_method"] {
-			if methodAccess(strings.ToUpper(strings.TrimSpace(v))) == Write {
-				return true
-			}
-		}
-	}
-	return false
+	return anyOverride(req, func(m string) bool { return methodAccess(strings.ToUpper(m)) == Write })
 }
 
 // ReadsAs reports whether a request may be read by the host as method:
 // its own method, or one a method override header or a _method parameter
 // names. A POST that says _method=GET is a GET to a host that honours it.
 func ReadsAs(req *http.Request, method string) bool {
-	if req.Method == method {
-		return true
-	}
+	return req.Method == method || anyOverride(req, func(m string) bool { return strings.EqualFold(m, method) })
+}
+
+// anyOverride reports whether f holds for a method the request's override
+// headers or _method parameters name.
+func anyOverride(req *http.Request, f func(method string) bool) bool {
 	for _, h := range methodOverrides {
 		for _, v := range req.Header.Values(h) {
-			if strings.EqualFold(strings.TrimSpace(v), method) {
+			if f(strings.TrimSpace(v)) {
 				return true
 			}
 		}
 	}
-	if strings.Contains(req.URL.RawQuery, "_method") {
+	if q := req.URL.RawQuery; q != "" && strings.Contains(q, "_method") {
 		for _, v := range req.URL.Query()["_method"] {
-			if strings.EqualFold(strings.TrimSpace(v), method) {
+			if f(strings.TrimSpace(v)) {
 				return true
 			}
 		}
