@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/internal/heappeak"
 	"github.com/patgate/patgate/policyfeed"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
@@ -317,41 +317,18 @@ func TestFilterMemory(t *testing.T) {
 	n := 50 << 20 / len(strings.Join(mixed, ","))
 	var lookups atomic.Int64
 	f := &Filter{Route: Match("GET", "/user/repos"), Decide: decider(t, &lookups, "")}
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > before.HeapAlloc && m.HeapAlloc-before.HeapAlloc > peak.Load() {
-				peak.Store(m.HeapAlloc - before.HeapAlloc)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	})
 	counter := &countingWriter{}
-	err := f.Check(context.Background(), 200, header(), bigList(n), counter)
-	close(stop)
-	wg.Wait()
+	var err error
+	use := heappeak.Measure(func() { err = f.Check(context.Background(), 200, header(), bigList(n), counter) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if removed, _ := f.Removed(); removed != 2*n {
 		t.Fatalf("removed %d of %d", removed, 5*n)
 	}
-	t.Logf("%d elements, %d MB out, heap peak +%.1f MB", 5*n, counter.n>>20, float64(peak.Load())/(1<<20))
-	if peak.Load() > 24<<20 {
-		t.Fatalf("the heap grew by %d MB filtering a 50 MB answer", peak.Load()>>20)
+	t.Logf("%d elements, %d MB out, heap peak +%.1f MB", 5*n, counter.n>>20, float64(use.Peak)/(1<<20))
+	if use.Peak > 24<<20 {
+		t.Fatalf("the heap grew by %d MB filtering a 50 MB answer", use.Peak>>20)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/internal/githost"
+	"github.com/patgate/patgate/internal/heappeak"
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -495,20 +496,20 @@ func TestHTTPSourceBoundsMemory(t *testing.T) {
 			src := newHTTPSource(t, srv.URL)
 			src.Client.Transport = countingTransport{rt: src.Client.Transport, read: &read}
 			var err error
-			use := measure(func() { _, _, err = src.Fetch(context.Background(), tc.exp) })
+			use := heappeak.Measure(func() { _, _, err = src.Fetch(context.Background(), tc.exp) })
 			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Fatalf("Fetch = %v, want %v with %q", err, tc.wantErr, tc.wantMsg)
 			}
 			t.Logf("refused after reading %d bytes (server wrote %d) in %v; heap peak +%.1f MiB, allocated %.1f MiB",
-				read.Load(), wrote.Load(), use.took.Round(time.Millisecond), float64(use.peak)/(1<<20), float64(use.total)/(1<<20))
+				read.Load(), wrote.Load(), use.Took.Round(time.Millisecond), float64(use.Peak)/(1<<20), float64(use.Total)/(1<<20))
 			if read.Load() > tc.maxRead {
 				t.Errorf("read %d bytes before refusing, want at most %d", read.Load(), tc.maxRead)
 			}
 			if tc.announce && wrote.Load() != 0 {
 				t.Errorf("the server wrote %d bytes of body, want none", wrote.Load())
 			}
-			if use.peak > 32<<20 {
-				t.Errorf("the heap grew by %d bytes, want less than 32 MiB", use.peak)
+			if use.Peak > 32<<20 {
+				t.Errorf("the heap grew by %d bytes, want less than 32 MiB", use.Peak)
 			}
 		})
 	}

@@ -6,10 +6,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 func ecVerifier(t testing.TB) *Verifier {
@@ -30,49 +27,6 @@ func allocated(fn func()) uint64 {
 	fn()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
-}
-
-// memoryUse is what running a function cost: the heap's peak above where it
-// started (sampled every millisecond), everything allocated, and the time.
-type memoryUse struct {
-	peak, total uint64
-	took        time.Duration
-}
-
-func measure(fn func()) memoryUse {
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > before.HeapAlloc && m.HeapAlloc-before.HeapAlloc > peak.Load() {
-				peak.Store(m.HeapAlloc - before.HeapAlloc)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	start := time.Now()
-	fn()
-	took := time.Since(start)
-	close(stop)
-	wg.Wait()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	if after.HeapAlloc > before.HeapAlloc && after.HeapAlloc-before.HeapAlloc > peak.Load() {
-		peak.Store(after.HeapAlloc - before.HeapAlloc)
-	}
-	return memoryUse{peak: peak.Load(), total: after.TotalAlloc - before.TotalAlloc, took: took}
 }
 
 // countingReader counts the bytes read through it.
