@@ -411,6 +411,9 @@ func TestListsAskForTheWholeAnswer(t *testing.T) {
 		// A POST the host may read as a GET: its answer is the list.
 		{"/api/v3/user/repos?_method=GET", classic, true},
 		{"/API/V3/Search/Repositories/", classic, true},
+		// Resolution reads the uploads prefix as the API: so do the lists.
+		{"/api/uploads/user/repos", classic, true},
+		{"/api/v3/user/repos.json", classic, true},
 		{"/api/v3/repos/octo-org/public", classic, false},
 		{"/api/v3/user/repos", oauth, false},
 	} {

@@ -109,6 +109,16 @@ func TestListsOfSeveralOwners(t *testing.T) {
 			}
 		}
 	})
+	// The attacker spells the list another way the host's router takes:
+	// a format suffix, which Rails (and the fake host) serves as the list.
+	t.Run("a list with a format suffix", func(t *testing.T) {
+		for _, path := range []string{"/api/v3/user/repos.json", "/api/v3/search/repositories.json?q=x"} {
+			status, body, _ := get(path, tokClassic)
+			if status != 200 || strings.Contains(body, `"octo-org/private"`) || !strings.Contains(body, `"open-org/private"`) {
+				t.Errorf("%s: status %d: %.200s", path, status, body)
+			}
+		}
+	})
 	t.Run("a gzip answer the gateway did not ask for", func(t *testing.T) {
 		host.SetListGzip(githost.ListGzipAlways)
 		defer host.SetListGzip(githost.ListGzipOff)

@@ -84,7 +84,7 @@ func Routes() []Route { return routes }
 // Match returns the route of a GET path under the API prefix (without its
 // query), or nil when its answer needs no check (HEAD carries no list).
 // Literal segments compare in any case, as the target resolver reads
-// routes, and a trailing slash is allowed.
+// routes; a trailing slash and a format suffix (.json) are allowed.
 func Match(method, rest string) *Route {
 	if method != "GET" {
 		return nil
@@ -109,11 +109,27 @@ func matches(pattern, path string) bool {
 		if s == "" {
 			return false
 		}
-		if !strings.HasPrefix(p, "{") && !strings.EqualFold(p, s) {
+		if !strings.HasPrefix(p, "{") && !strings.EqualFold(p, s) && !(path == "" && strings.EqualFold(p, withoutFormat(s))) {
 			return false
 		}
 	}
 	return path == ""
+}
+
+// withoutFormat drops a format suffix (".json", ".xml") from the last
+// segment: a Rails host routes /user/repos.json as /user/repos, and its
+// answer is the same list.
+func withoutFormat(s string) string {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return s
+	}
+	for _, c := range s[i+1:] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return s
+		}
+	}
+	return s[:i]
 }
 
 // cut splits "seg/rest" into "seg" and "/rest".

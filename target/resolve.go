@@ -55,9 +55,19 @@ func NewResolver(apiPrefix string) (*Resolver, error) {
 	return r, nil
 }
 
-// RESTPath returns a path's part under the REST prefix, and whether it is
-// under it (the prefix compares in any case, as resolution does).
-func (r *Resolver) RESTPath(path string) (string, bool) { return cutPrefix(path, r.apiPrefix) }
+// RESTPath returns a path's part under the REST prefix or the uploads
+// prefix (both route REST operations: resolution reads /api/uploads/… as
+// the API), and whether it is under one. Prefixes compare in any case, as
+// resolution does.
+func (r *Resolver) RESTPath(path string) (string, bool) {
+	if rest, ok := cutPrefix(path, r.apiPrefix); ok {
+		return rest, true
+	}
+	if r.uploadsPath != "" {
+		return cutPrefix(path, r.uploadsPath)
+	}
+	return "", false
+}
 
 // APIPrefix returns the REST prefix the resolver was built with.
 func (r *Resolver) APIPrefix() string { return r.apiPrefix }

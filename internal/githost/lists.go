@@ -113,6 +113,8 @@ func (k listKind) perOrg() bool { return k == kindOrgs || k == kindMemberships |
 
 // listRoute maps a path under the API prefix to the list it answers.
 func listRoute(p string) (listKind, bool) {
+	// Like Rails, a format suffix names the same route: /user/repos.json.
+	p = strings.TrimSuffix(p, ".json")
 	switch p {
 	case "/user/repos", "/user/starred", "/user/subscriptions", "/repositories":
 		return kindRepos, true
