@@ -31,11 +31,20 @@ const MaxElement = 8 << 20
 // goes to a temporary file.
 const memSpool = 1 << 20
 
+// Work bounds of one answer, past which it is not checked further: its
+// size (what stays is spooled to disk, which must not fill) and the
+// lookups its elements may cost (GitHub's pages hold at most 100).
+const (
+	MaxAnswer  = 1 << 30
+	MaxLookups = 1000
+)
+
 // Errors of an answer that cannot be checked; the handler answers 502.
 var (
 	ErrNotJSON       = errors.New("the answer is not the JSON its route returns")
 	ErrElementTooBig = fmt.Errorf("an element of the answer is larger than %d bytes", MaxElement)
 	ErrEncoding      = errors.New("the answer's content encoding cannot be read")
+	ErrTooLarge      = fmt.Errorf("the answer is larger than %d bytes", int64(MaxAnswer))
 )
 
 // Verdict is the decision on one thing an element names.
@@ -57,6 +66,9 @@ type Decider func(ctx context.Context, t target.Target, res target.Resource) Ver
 type Filter struct {
 	Route  *Route
 	Decide Decider
+	// MaxAnswer and MaxLookups override the package's bounds (tests).
+	MaxAnswer  int64
+	MaxLookups int
 
 	removed   int
 	owners    []string
@@ -134,15 +146,21 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 
 // filter reads the answer and writes what stays.
 func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error {
-	br := &boundedReader{r: body}
+	br := &boundedReader{r: body, total: MaxAnswer}
+	if f.MaxAnswer > 0 {
+		br.total = f.MaxAnswer
+	}
 	br.element()
 	// Duplicate names are not tracked: that costs a map per object (40%
 	// of the time on GitHub's repository objects), and an answer is the
 	// host's, not the client's, so it cannot be made ambiguous on purpose.
 	dec := jsontext.NewDecoder(br, jsontext.AllowDuplicateNames(true))
 	bad := func(err error) error {
-		if errors.Is(err, ErrElementTooBig) {
+		switch {
+		case errors.Is(err, ErrElementTooBig):
 			return ErrElementTooBig
+		case errors.Is(err, ErrTooLarge):
+			return ErrTooLarge
 		}
 		return fmt.Errorf("%w: %w", ErrNotJSON, err)
 	}
@@ -299,6 +317,10 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 		return nil
 	}
 	sem := make(chan struct{}, lookupsInFlight)
+	lookups, maxLookups := 0, MaxLookups
+	if f.MaxLookups > 0 {
+		maxLookups = f.MaxLookups
+	}
 	// No lookup outlives the answer, even one cut short by an error.
 	var inFlight sync.WaitGroup
 	defer inFlight.Wait()
@@ -321,6 +343,10 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 			p.reason = enforce.ReasonUndetermined
 		} else if f.settled(names) {
 			f.verdict(ctx, names, p)
+		} else if lookups++; lookups > maxLookups {
+			// Past the bound, what needs a lookup is not looked up, and
+			// what cannot be checked is not shown.
+			p.owner, p.reason = names[0].target.Owner, enforce.ReasonUndetermined
 		} else {
 			p.done = make(chan struct{})
 			sem <- struct{}{}
@@ -571,12 +597,16 @@ type boundedReader struct {
 	r     io.Reader
 	n     int64 // bytes read so far
 	limit int64
+	total int64 // the whole answer's bound
 }
 
 // element marks the start of the next element (or member).
 func (b *boundedReader) element() { b.limit = b.n + MaxElement + 64<<10 }
 
 func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.n >= b.total {
+		return 0, ErrTooLarge
+	}
 	if b.n >= b.limit {
 		return 0, ErrElementTooBig
 	}

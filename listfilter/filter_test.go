@@ -419,3 +419,38 @@ func TestLookupsInParallel(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestAnswerBounds: a host (or something posing as one) answers a list
+// with more than the gateway will check: an answer so long that spooling
+// it would fill the disk, or a page of thousands of repositories, each of
+// which would cost a lookup. Past the size bound the answer is 502; past
+// the lookup bound the elements that would need one are removed, as
+// anything that cannot be checked is.
+func TestAnswerBounds(t *testing.T) {
+	t.Run("size", func(t *testing.T) {
+		var lookups atomic.Int64
+		f := &Filter{Route: Match("GET", "/user/repos"), Decide: decider(t, &lookups, ""), MaxAnswer: 10 << 10}
+		err := f.Check(context.Background(), 200, header(), bigList(100), io.Discard)
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("error %v, want ErrTooLarge", err)
+		}
+	})
+	t.Run("lookups", func(t *testing.T) {
+		els := make([]string, 50)
+		for i := range els {
+			els[i] = repo(fmt.Sprintf("org%d/r", i), "Organization", "") // no visibility: a lookup each
+		}
+		var lookups atomic.Int64
+		f := &Filter{Route: Match("GET", "/user/repos"), Decide: decider(t, &lookups, ""), MaxLookups: 10}
+		var out bytes.Buffer
+		if err := f.Check(context.Background(), 200, header(), strings.NewReader(list(els...)), &out); err != nil {
+			t.Fatal(err)
+		}
+		if lookups.Load() != 10 {
+			t.Errorf("%d lookups, want the bound, 10", lookups.Load())
+		}
+		if n, _ := f.Removed(); n != 40 || f.RemovedBy()[enforce.ReasonUndetermined] != 40 {
+			t.Errorf("removed %d (%v), want the 40 past the bound", n, f.RemovedBy())
+		}
+	})
+}
