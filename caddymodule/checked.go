@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -13,37 +15,43 @@ import (
 )
 
 // serveChecked forwards a request whose answer the gate wants to check
-// (SPEC §10–§11) and streams the upstream's answer through the check: the
-// next handler writes into a pipe, the check reads it and writes what the
-// client may see. Nothing holds the whole answer; the check bounds its own
-// memory.
+// (SPEC §10–§11) and passes the upstream's answer through the check. An
+// answer of up to heldAnswer bytes is held and checked once it is whole,
+// in this goroutine; a larger one streams: the next handler writes into a
+// pipe, the check reads it in its own goroutine and writes what the client
+// may see. Either way the glue holds at most heldAnswer bytes; the check
+// bounds its own memory.
 func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, check gate.AnswerCheck, s target.Surface) error {
-	pr, pw := io.Pipe()
-	cw := &checkedWriter{header: make(http.Header), pw: pw, done: make(chan error, 1)}
-	cw.start = func(status int) {
-		go func() {
-			out := &clientWriter{w: w, status: status, header: cw.header}
-			err := check.Check(r.Context(), status, cw.header, pr, out)
-			// Whatever the check did not read is not wanted: the upstream's
-			// next write fails instead of blocking.
-			cw.finished.Store(true)
-			pr.CloseWithError(errCheckDone)
-			switch {
-			case err != nil && !out.wrote:
-				err = writeError(w, r, s, http.StatusBadGateway, "patgate: the answer could not be checked: "+err.Error())
-			case !out.wrote:
-				out.writeHeader()
-			}
-			cw.done <- err
-		}()
+	cw := &checkedWriter{header: make(http.Header), done: make(chan error, 1)}
+	if b, ok := heldAnswers.Get().(*[]byte); ok {
+		cw.held = (*b)[:0]
 	}
-	err := cw.serve(next, r)
-	if !cw.started {
-		// The upstream wrote nothing at all: nothing to check.
-		pw.Close()
+	cw.check = func(body io.Reader) error {
+		out := &clientWriter{w: w, status: cw.status, header: cw.header}
+		err := check.Check(r.Context(), cw.status, cw.header, body, out)
+		switch {
+		case err != nil && !out.wrote:
+			err = writeError(w, r, s, http.StatusBadGateway, "patgate: the answer could not be checked: "+err.Error())
+		case !out.wrote:
+			out.writeHeader()
+		}
 		return err
 	}
-	pw.CloseWithError(err) // nil: io.EOF for the check
+	err := cw.serve(next, r)
+	defer cw.release()
+	switch {
+	case !cw.started:
+		// The upstream wrote nothing at all: nothing to check.
+		return err
+	case cw.pw == nil:
+		// The whole answer is held; a copy that failed half-way reaches
+		// the check as a read error, as it would have streamed.
+		if cerr := cw.check(io.MultiReader(bytes.NewReader(cw.held), errReader{err})); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	cw.pw.CloseWithError(err) // nil: io.EOF for the check
 	cerr := <-cw.done
 	if cw.finished.Load() && errors.Is(err, errCheckDone) || cw.cutShort {
 		// The check was done before the upstream: its copy failed on
@@ -54,6 +62,24 @@ func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler
 		err = cerr
 	}
 	return err
+}
+
+// heldAnswer bounds the answer held whole before it is checked: a page
+// of 100 GitHub repositories fits. Checking a held answer costs no
+// goroutine and no hand-over per write, which is most of what checking a
+// page adds to its latency.
+const heldAnswer = 1 << 20
+
+var heldAnswers sync.Pool
+
+// errReader reads as the error it holds, or io.EOF.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
 }
 
 // serve runs the next handler. reverse_proxy aborts a copy that fails after
@@ -76,15 +102,19 @@ func (cw *checkedWriter) serve(next caddyhttp.Handler, r *http.Request) (err err
 // errCheckDone ends the upstream's writes once the check has returned.
 var errCheckDone = errors.New("the answer check is done")
 
-// checkedWriter is what the next handler writes the upstream's answer to.
+// checkedWriter is what the next handler writes the upstream's answer to:
+// held while it fits in heldAnswer bytes, then streamed to the check
+// through a pipe.
 type checkedWriter struct {
 	header  http.Header
-	pw      *io.PipeWriter
-	start   func(status int)
+	status  int
 	started bool
+	held    []byte
+	check   func(body io.Reader) error
+	pw      *io.PipeWriter
 	done    chan error
-	// finished is set when the check returned, before it closes the
-	// pipe; cutShort when the upstream's copy was aborted because of it.
+	// finished is set when a streaming check returned, before it closes
+	// the pipe; cutShort when the upstream's copy was aborted because of it.
 	finished atomic.Bool
 	cutShort bool
 }
@@ -96,19 +126,46 @@ func (cw *checkedWriter) WriteHeader(status int) {
 		// 1xx interim answers are not the answer; nothing to check.
 		return
 	}
-	cw.started = true
-	cw.start(status)
+	cw.started, cw.status = true, status
 }
 
 func (cw *checkedWriter) Write(p []byte) (int, error) {
 	if !cw.started {
 		cw.WriteHeader(http.StatusOK)
 	}
+	if cw.pw == nil && len(cw.held)+len(p) <= heldAnswer {
+		cw.held = append(cw.held, p...)
+		return len(p), nil
+	}
+	if cw.pw == nil {
+		// Too large to hold: the check starts on what is held and reads
+		// the rest as it comes.
+		pr, pw := io.Pipe()
+		cw.pw = pw
+		held := bytes.NewReader(cw.held)
+		go func() {
+			err := cw.check(io.MultiReader(held, pr))
+			// Whatever the check did not read is not wanted: the
+			// upstream's next write fails instead of blocking.
+			cw.finished.Store(true)
+			pr.CloseWithError(errCheckDone)
+			cw.done <- err
+		}()
+	}
 	return cw.pw.Write(p)
 }
 
-// Flush does nothing: the pipe holds no data, and the check flushes what
-// it writes when it writes it.
+// release returns the held answer's buffer once nothing reads it.
+func (cw *checkedWriter) release() {
+	if cap(cw.held) <= heldAnswer {
+		b := cw.held[:0]
+		heldAnswers.Put(&b)
+	}
+	cw.held = nil
+}
+
+// Flush does nothing: the client sees nothing before the check wrote it,
+// and the check flushes what it writes when it writes it.
 func (cw *checkedWriter) Flush() {}
 
 // clientWriter is where the check writes: its first write sends the

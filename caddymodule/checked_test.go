@@ -76,6 +76,19 @@ func upstream(status int, chunks ...string) caddyhttp.Handler {
 	})
 }
 
+// failing writes chunks of an answer, then fails as a copy from a
+// vanished upstream does.
+func failing(status int, chunks ...string) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := upstream(status, chunks...).ServeHTTP(w, r); err != nil {
+			return err
+		}
+		return errUpstreamGone
+	})
+}
+
+var errUpstreamGone = errors.New("upstream gone")
+
 func TestServeChecked(t *testing.T) {
 	list := []string{`[{"name":"a","private":false},`, `{"name":"b","pri`, `vate":true},{"name":"c","private":false}]`}
 	tests := []struct {
@@ -94,6 +107,9 @@ func TestServeChecked(t *testing.T) {
 		{"the check stops early: the upstream's writes end", dropPrivate{stopAfter: 1}, upstream(200, list...), 200,
 			`[{"name":"a","private":false}]`, nil},
 		{"the status is the upstream's", dropPrivate{}, upstream(201, `[]`), 201, `[]`, nil},
+		{"a streamed answer: the check stops early, the upstream's writes end", dropPrivate{stopAfter: 1},
+			upstream(200, append(list[:1:1], strings.Repeat(`{"name":"b","private":true},`, 2*heldAnswer/28), list[1], list[2])...), 200,
+			`[{"name":"a","private":false}]`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +129,20 @@ func TestServeChecked(t *testing.T) {
 			}
 		})
 	}
+	// An upstream that vanishes half-way: held or streamed, the check
+	// reads the failure, not a clean end, and the answer is not completed.
+	for name, next := range map[string]caddyhttp.Handler{
+		"held":     failing(200, list[0]),
+		"streamed": failing(200, list[0], strings.Repeat(`{"name":"b","private":true},`, 2*heldAnswer/28)),
+	} {
+		t.Run("a "+name+" answer cut short by the upstream", func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			err := serveChecked(rec, httptest.NewRequest("GET", "/", nil), next, dropPrivate{}, target.REST)
+			if !errors.Is(err, errUpstreamGone) || strings.HasSuffix(rec.Body.String(), "]") {
+				t.Fatalf("err %v, body %q", err, rec.Body)
+			}
+		})
+	}
 	t.Run("an upstream that writes nothing", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		boom := errors.New("upstream down")
@@ -124,26 +154,31 @@ func TestServeChecked(t *testing.T) {
 	})
 }
 
-// TestServeCheckedStreams: a 50,000-element answer passes through the
-// check without the glue holding it: the check sees the first element
+// TestServeCheckedStreams: a 100,000-element answer (2.9 MB) passes
+// through the check without the glue holding it: past heldAnswer bytes the
+// check reads as the upstream writes, and has written its first element
 // before the upstream has written the last.
 func TestServeCheckedStreams(t *testing.T) {
 	seen := make(chan struct{})
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(200)
 		io.WriteString(w, "[")
-		for i := range 50_000 {
+		written, checked := 1, false
+		for i := range 100_000 {
 			if i > 0 {
 				io.WriteString(w, ",")
+				written++
 			}
-			io.WriteString(w, `{"name":"r","private":false}`)
-			if i == 1000 {
+			n, _ := io.WriteString(w, `{"name":"r","private":false}`)
+			written += n
+			if written > heldAnswer+64<<10 && !checked {
 				// The pipe holds nothing: the check must have taken the
 				// first elements already for this write to have returned.
+				checked = true
 				select {
 				case <-seen:
 				default:
-					t.Error("the check has seen nothing after 1,000 elements")
+					t.Errorf("the check has seen nothing after %d bytes", written)
 				}
 			}
 		}
@@ -155,7 +190,7 @@ func TestServeCheckedStreams(t *testing.T) {
 	if err := serveChecked(rec, httptest.NewRequest("GET", "/", nil), next, check, target.REST); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(rec.Body.String(), `"name"`); n != 50_000 {
+	if n := strings.Count(rec.Body.String(), `"name"`); n != 100_000 {
 		t.Fatalf("%d elements reached the client", n)
 	}
 }

@@ -16,8 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
+	"github.com/valyala/fastjson"
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/target"
@@ -122,9 +121,14 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 		return fmt.Errorf("%w: %s", ErrEncoding, enc)
 	}
 	sp := &spool{}
+	if b, ok := spoolBufs.Get().(*bytes.Buffer); ok {
+		sp.buf = b
+	} else {
+		sp.buf = new(bytes.Buffer)
+	}
 	defer sp.Close()
 	if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= memSpool {
-		// What stays is at most what came: one allocation for the spool.
+		// What stays is at most what came.
 		sp.buf.Grow(int(n))
 	}
 	if err := f.filter(ctx, body, sp); err != nil {
@@ -146,46 +150,56 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 
 // filter reads the answer and writes what stays.
 func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error {
-	br := &boundedReader{r: body, total: MaxAnswer}
+	fr := &frames{r: body, total: MaxAnswer}
 	if f.MaxAnswer > 0 {
-		br.total = f.MaxAnswer
+		fr.total = f.MaxAnswer
 	}
-	br.element()
-	// Duplicate names are not tracked: that costs a map per object (40%
-	// of the time on GitHub's repository objects), and an answer is the
-	// host's, not the client's, so it cannot be made ambiguous on purpose.
-	dec := jsontext.NewDecoder(br, jsontext.AllowDuplicateNames(true))
-	bad := func(err error) error {
-		switch {
-		case errors.Is(err, ErrElementTooBig):
-			return ErrElementTooBig
-		case errors.Is(err, ErrTooLarge):
-			return ErrTooLarge
+	if b, ok := frameBufs.Get().(*[]byte); ok {
+		fr.buf = (*b)[:0]
+	}
+	p := parsers.Get()
+	defer func() {
+		parsers.Put(p)
+		if cap(fr.buf) <= memSpool {
+			b := fr.buf[:0]
+			frameBufs.Put(&b)
 		}
-		return fmt.Errorf("%w: %w", ErrNotJSON, err)
-	}
+	}()
+	var err error
 	if f.Route.Container == Array {
-		if err := f.array(ctx, dec, br, w); err != nil {
-			return bad(err)
+		err = f.array(ctx, fr, p, w)
+	} else {
+		err = f.object(ctx, fr, p, w)
+	}
+	if err == nil {
+		if _, err = fr.peek(); err == io.EOF {
+			return nil
+		} else if err == nil {
+			err = errors.New("data after the JSON value")
 		}
-	} else if err := f.object(ctx, dec, br, w); err != nil {
-		return bad(err)
 	}
-	if _, err := dec.ReadToken(); err != io.EOF {
-		return fmt.Errorf("%w: data after the JSON value", ErrNotJSON)
+	switch {
+	case errors.Is(err, ErrElementTooBig):
+		return ErrElementTooBig
+	case errors.Is(err, ErrTooLarge):
+		return ErrTooLarge
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrNotJSON, err)
 }
+
+// Reused between answers: the frame buffer (answers up to memSpool keep
+// theirs) and the element parser.
+var (
+	frameBufs sync.Pool
+	parsers   fastjson.ParserPool
+)
 
 // object copies a search-like answer member by member, filtering its
 // element array. incomplete_results is written after the elements, true
 // when one was removed: GitHub's order puts it first, but it can only be
 // known at the end.
-func (f *Filter) object(ctx context.Context, dec *jsontext.Decoder, br *boundedReader, w io.Writer) error {
-	if dec.PeekKind() != '{' {
-		return errors.New("not a JSON object")
-	}
-	if _, err := dec.ReadToken(); err != nil {
+func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w io.Writer) error {
+	if err := fr.expect('{'); err != nil {
 		return err
 	}
 	list := "items"
@@ -194,53 +208,78 @@ func (f *Filter) object(ctx context.Context, dec *jsontext.Decoder, br *boundedR
 	}
 	io.WriteString(w, "{")
 	first, sawList := true, false
-	var incomplete jsontext.Value
-	member := func(name string) {
+	var incomplete []byte
+	member := func(key []byte) {
 		if !first {
 			io.WriteString(w, ",")
 		}
 		first = false
-		b, _ := jsontext.AppendQuote(nil, name)
-		w.Write(b)
+		w.Write(key)
 		io.WriteString(w, ":")
 	}
-	for dec.PeekKind() != '}' {
-		br.element()
-		tok, err := dec.ReadToken()
+	for i := 0; ; i++ {
+		c, err := fr.peek()
+		if err != nil {
+			return noEOF(err)
+		}
+		if c == '}' {
+			fr.pos++
+			break
+		}
+		if i > 0 {
+			if err := fr.expect(','); err != nil {
+				return err
+			}
+		}
+		raw, err := fr.value()
 		if err != nil {
 			return err
 		}
-		name := tok.String()
+		kv, err := fr.parse(p, raw)
+		if err != nil {
+			return err
+		}
+		name, err := kv.StringBytes()
+		if err != nil {
+			return errors.New("a member's name is not a string")
+		}
+		key := bytes.Clone(raw)
+		if err := fr.expect(':'); err != nil {
+			return err
+		}
 		switch {
-		case name == list:
-			member(name)
-			if err := f.array(ctx, dec, br, w); err != nil {
+		case string(name) == list:
+			member(key)
+			if err := f.array(ctx, fr, p, w); err != nil {
 				return err
 			}
 			sawList = true
-		case name == "incomplete_results" && f.Route.Container == Items:
-			v, err := dec.ReadValue()
+		case string(name) == "incomplete_results" && f.Route.Container == Items:
+			v, err := fr.value()
 			if err != nil {
+				return err
+			}
+			if _, err := fr.parse(p, v); err != nil {
 				return err
 			}
 			incomplete = bytes.Clone(v)
 		default:
-			v, err := dec.ReadValue()
+			v, err := fr.value()
 			if err != nil {
 				return err
 			}
-			member(name)
+			if _, err := fr.parse(p, v); err != nil {
+				return err
+			}
+			member(key)
 			w.Write(v)
 		}
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
 	}
 	if !sawList {
 		return fmt.Errorf("no %q in the answer", list)
 	}
 	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
-		member("incomplete_results")
+		member([]byte(`"incomplete_results"`))
 		if f.removed > 0 {
 			io.WriteString(w, "true")
 		} else {
@@ -249,6 +288,14 @@ func (f *Filter) object(ctx context.Context, dec *jsontext.Decoder, br *boundedR
 	}
 	io.WriteString(w, "}")
 	return nil
+}
+
+// noEOF turns the end of the answer inside a value into an error.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return errTruncated
+	}
+	return err
 }
 
 // Bounds on the elements waiting for their lookups while later ones are
@@ -273,11 +320,8 @@ type pending struct {
 // decision needs a lookup is decided in the background while the next ones
 // are read (at most lookupsInFlight at once); elements wait in a window,
 // bounded in count and bytes, until those before them are decided.
-func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedReader, w io.Writer) error {
-	if dec.PeekKind() != '[' {
-		return errors.New("not a JSON array")
-	}
-	if _, err := dec.ReadToken(); err != nil {
+func (f *Filter) array(ctx context.Context, fr *frames, parser *fastjson.Parser, w io.Writer) error {
+	if err := fr.expect('['); err != nil {
 		return err
 	}
 	io.WriteString(w, "[")
@@ -324,19 +368,29 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 	// No lookup outlives the answer, even one cut short by an error.
 	var inFlight sync.WaitGroup
 	defer inFlight.Wait()
-	for {
-		br.element()
-		if dec.PeekKind() == ']' {
+	for i := 0; ; i++ {
+		c, err := fr.peek()
+		if err != nil {
+			return noEOF(err)
+		}
+		if c == ']' {
+			fr.pos++
 			break
 		}
-		v, err := dec.ReadValue()
+		if i > 0 {
+			if err := fr.expect(','); err != nil {
+				return err
+			}
+		}
+		v, err := fr.value()
 		if err != nil {
 			return err
 		}
-		if len(v) > MaxElement {
-			return ErrElementTooBig
+		el, err := fr.parse(parser, v)
+		if err != nil {
+			return err
 		}
-		names, ok := namesOf(f.Route.Kind, v)
+		names, ok := namesOf(f.Route.Kind, el)
 		p := &pending{}
 		if !ok {
 			// What cannot be checked is not shown.
@@ -373,9 +427,6 @@ func (f *Filter) array(ctx context.Context, dec *jsontext.Decoder, br *boundedRe
 		}
 	}
 	if err := flush(true); err != nil {
-		return err
-	}
-	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}
 	io.WriteString(w, "]")
@@ -415,9 +466,13 @@ func decisionKey(n named) string {
 	return n.target.Scope.String() + "/" + strings.ToLower(n.target.Owner+"/"+n.target.Name)
 }
 
-// decide decides one name, once per answer. It may run in several
-// goroutines at once.
+// decide decides one name, once per answer when its facts are looked up.
+// It may run in several goroutines at once.
 func (f *Filter) decide(ctx context.Context, n named) Verdict {
+	if n.res.Known {
+		// The element gave its facts: the decision is pure and cheap.
+		return f.Decide(ctx, n.target, n.res)
+	}
 	key := decisionKey(n)
 	f.mu.Lock()
 	v, ok := f.decisions[key]
@@ -457,31 +512,17 @@ type named struct {
 // notifications) have "private" but no "visibility"; an internal
 // repository is private. The facts count only when both the owner's type
 // and the visibility are given; otherwise they are looked up.
-func repoFacts(v []byte) (named, bool) {
-	var fullName, name, login, typ, visibility string
-	private := -1
-	ok := members(v, func(k, val []byte) {
-		switch string(k) {
-		case "full_name":
-			fullName = str(val)
-		case "name":
-			name = str(val)
-		case "owner":
-			login, typ = str(field(val, "login")), str(field(val, "type"))
-		case "visibility":
-			visibility = str(val)
-		case "private":
-			switch string(val) {
-			case "true":
-				private = 1
-			case "false":
-				private = 0
-			}
-		}
-	})
-	if !ok {
+func repoFacts(v *fastjson.Value) (named, bool) {
+	var m [5]*fastjson.Value
+	if !pick(v, m[:], repoMembers) {
 		return named{}, false
 	}
+	fullName, name, visibility := str(m[0]), str(m[1]), str(m[3])
+	var o [2]*fastjson.Value
+	if m[2] != nil && !pick(m[2], o[:], ownerMembers) {
+		return named{}, false
+	}
+	login, typ := str(o[0]), str(o[1])
 	owner, repo, found := strings.Cut(fullName, "/")
 	if !found {
 		owner, repo = login, name
@@ -491,10 +532,12 @@ func repoFacts(v []byte) (named, bool) {
 	}
 	n := named{target: repoTarget(owner, repo)}
 	vis := target.ParseVisibility(visibility)
-	if visibility == "" && private >= 0 {
-		vis = target.VisibilityPublic
-		if private == 1 {
+	if visibility == "" && m[4] != nil {
+		switch m[4].Type() {
+		case fastjson.TypeTrue:
 			vis = target.VisibilityPrivate
+		case fastjson.TypeFalse:
+			vis = target.VisibilityPublic
 		}
 	}
 	var ot target.OwnerType
@@ -508,6 +551,81 @@ func repoFacts(v []byte) (named, bool) {
 		n.res = target.Resource{Known: true, OwnerLogin: owner, OwnerType: ot, Visibility: vis}
 	}
 	return n, true
+}
+
+// pick finds the top-level members of the object v that which numbers
+// (names unescaped, as any client reads them) and puts them in out. It
+// reports false when v is not an object or names one of them twice:
+// clients differ on which one counts.
+func pick(v *fastjson.Value, out []*fastjson.Value, which func(key []byte) int) bool {
+	o, err := v.Object()
+	if err != nil {
+		return false
+	}
+	ok := true
+	o.Visit(func(k []byte, m *fastjson.Value) {
+		if i := which(k); i >= 0 {
+			if out[i] != nil {
+				ok = false
+			}
+			out[i] = m
+		}
+	})
+	return ok
+}
+
+// The members of a repository object and its owner that repoFacts reads.
+func repoMembers(k []byte) int {
+	switch string(k) {
+	case "full_name":
+		return 0
+	case "name":
+		return 1
+	case "owner":
+		return 2
+	case "visibility":
+		return 3
+	case "private":
+		return 4
+	}
+	return -1
+}
+
+func ownerMembers(k []byte) int {
+	switch string(k) {
+	case "login":
+		return 0
+	case "type":
+		return 1
+	}
+	return -1
+}
+
+// member returns the one member key of the object v; nil when v is not an
+// object, has no such member, or has it twice.
+func member(v *fastjson.Value, key string) *fastjson.Value {
+	var m [1]*fastjson.Value
+	if v == nil || !pick(v, m[:], func(k []byte) int {
+		if string(k) == key {
+			return 0
+		}
+		return -1
+	}) {
+		return nil
+	}
+	return m[0]
+}
+
+// str returns a JSON string value's text ("" for anything else).
+func str(v *fastjson.Value) string {
+	if v == nil {
+		return ""
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // ElementTarget is what an element of route's answer names when it names
@@ -540,49 +658,46 @@ func orgTarget(login string) target.Target {
 	return target.Target{Scope: target.Organization, Surface: target.REST, Access: target.Read, Owner: login}
 }
 
-// elementOptions read an element the stream decoder has already checked.
-var elementOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-
 // namesOf reads what one element names. ok is false when it names nothing
 // the route says it should.
-func namesOf(k Kind, v jsontext.Value) ([]named, bool) {
+func namesOf(k Kind, v *fastjson.Value) ([]named, bool) {
 	switch k {
 	case Repo:
 		n, ok := repoFacts(v)
 		return []named{n}, ok
 	case RepoField:
-		r := field(v, "repository")
+		r := member(v, "repository")
 		if r == nil {
 			return nil, false
 		}
 		n, ok := repoFacts(r)
 		return []named{n}, ok
 	case RepoURL:
-		_, path, ok := strings.Cut(str(field(v, "repository_url")), "/repos/")
+		_, path, ok := strings.Cut(str(member(v, "repository_url")), "/repos/")
 		owner, name, ok2 := strings.Cut(path, "/")
 		if !ok || !ok2 || owner == "" || name == "" || strings.Contains(name, "/") {
 			return nil, false
 		}
 		return []named{{target: repoTarget(owner, name)}}, true
 	case Org:
-		login := str(field(v, "login"))
+		login := str(member(v, "login"))
 		if login == "" {
 			return nil, false
 		}
 		return []named{{target: orgTarget(login)}}, true
 	case OrgField:
-		login := str(field(field(v, "organization"), "login"))
+		login := str(member(member(v, "organization"), "login"))
 		if login == "" {
 			return nil, false
 		}
 		return []named{{target: orgTarget(login)}}, true
 	case Event:
-		owner, name, ok := strings.Cut(str(field(field(v, "repo"), "name")), "/")
+		owner, name, ok := strings.Cut(str(member(member(v, "repo"), "name")), "/")
 		if !ok || owner == "" || name == "" {
 			return nil, false
 		}
 		ns := []named{{target: repoTarget(owner, name)}}
-		if login := str(field(field(v, "org"), "login")); login != "" {
+		if login := str(member(member(v, "org"), "login")); login != "" {
 			ns = append(ns, named{target: orgTarget(login)})
 		}
 		return ns, true
@@ -590,38 +705,10 @@ func namesOf(k Kind, v jsontext.Value) ([]named, bool) {
 	return nil, false
 }
 
-// boundedReader fails a read past MaxElement bytes (and the decoder's
-// read-ahead) beyond the start of the current element, so that one huge
-// element is refused instead of held.
-type boundedReader struct {
-	r     io.Reader
-	n     int64 // bytes read so far
-	limit int64
-	total int64 // the whole answer's bound
-}
-
-// element marks the start of the next element (or member).
-func (b *boundedReader) element() { b.limit = b.n + MaxElement + 64<<10 }
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.n >= b.total {
-		return 0, ErrTooLarge
-	}
-	if b.n >= b.limit {
-		return 0, ErrElementTooBig
-	}
-	if rest := b.limit - b.n; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
 // spool keeps the filtered answer until its header is known: in memory up
 // to memSpool, then in a temporary file.
 type spool struct {
-	buf  bytes.Buffer
+	buf  *bytes.Buffer
 	file *os.File
 	n    int64
 }
@@ -643,7 +730,7 @@ func (s *spool) Write(p []byte) (int, error) {
 		if _, err := s.file.Write(s.buf.Bytes()); err != nil {
 			return 0, err
 		}
-		s.buf = bytes.Buffer{}
+		s.buf.Reset()
 	}
 	return s.file.Write(p)
 }
@@ -664,4 +751,13 @@ func (s *spool) Close() {
 	if s.file != nil {
 		s.file.Close()
 	}
+	if s.buf != nil && s.buf.Cap() <= memSpool {
+		s.buf.Reset()
+		spoolBufs.Put(s.buf)
+	}
+	s.buf = nil
 }
+
+// spoolBufs keeps the memory spools of past answers: a page of GitHub's
+// is 150 KB, which would otherwise be allocated and cleared for each.
+var spoolBufs sync.Pool

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/patgate/patgate/enforce"
@@ -189,68 +191,95 @@ func TestFilter(t *testing.T) {
 		{name: "data after the JSON", route: "/user/repos", body: list(mixed[4]) + list(mixed[0]), err: ErrNotJSON},
 		{name: "an encoding the gateway cannot read", route: "/user/repos", header: header("Content-Encoding", "br"), body: "x", err: ErrEncoding},
 		{name: "an element over 8 MiB", route: "/user/repos", body: list(`{"full_name":"bob/x","description":"` + strings.Repeat("a", MaxElement) + `"}`), err: ErrElementTooBig},
+		{name: "whitespace, escaped quotes and brackets in strings", route: "/search/repositories",
+			body: " {\n \"total_count\" : 2 ,\"incomplete_results\" :false, \"items\" : [ " + mixed[0] + " ,\n" +
+				`{"description":"\\\"]}[{,\\","full_name":"bob/x","owner":{"login":"bob","type":"User"},"private":true}` + " ] } \n",
+			want:    `{"total_count":2,"items":[{"description":"\\\"]}[{,\\","full_name":"bob/x","owner":{"login":"bob","type":"User"},"private":true}],"incomplete_results":true}`,
+			removed: 1, owners: "partial-results; organizations=octo-org"},
+		{name: "a number ends at the object's end", route: "/search/repositories",
+			body: `{"items":` + list(mixed[4]) + `,"total_count":1}`, want: `{"items":` + list(mixed[4]) + `,"total_count":1}`},
+		{name: "elements without a comma", route: "/user/repos", body: "[" + mixed[4] + mixed[4] + "]", err: ErrNotJSON},
+		{name: "a trailing comma", route: "/user/repos", body: "[" + mixed[4] + ",]", err: ErrNotJSON},
+		{name: "an unterminated string", route: "/user/repos", body: `[{"full_name":"bob/x}]`, err: ErrNotJSON},
+		{name: "a broken element", route: "/user/repos", body: `[{"full_name":"bob/x",}]`, err: ErrNotJSON},
+		{name: "a member without a colon", route: "/search/repositories", body: `{"total_count" 1,"items":[]}`, err: ErrNotJSON},
+		{name: "a bare word", route: "/search/repositories", body: `{"total_count":tru,"items":[]}`, err: ErrNotJSON},
+		{name: "an empty answer", route: "/user/repos", body: ``, err: ErrNotJSON},
+		{name: "an unclosed list", route: "/user/repos", body: "[" + mixed[4], err: ErrNotJSON},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			route := Match("GET", tc.route)
-			if route == nil {
-				t.Fatalf("no route for %s", tc.route)
+		// Every answer is read whole and a byte at a time: an element
+		// split across reads (inside a string, an escape, a number) is
+		// read the same.
+		for _, oneByte := range []bool{false, true} {
+			if oneByte && len(tc.body) > 1<<20 {
+				continue
 			}
-			var lookups atomic.Int64
-			f := &Filter{Route: route, Decide: decider(t, &lookups, "")}
-			h := tc.header
-			if h == nil {
-				h = header()
-			}
-			status := tc.status
-			if status == 0 {
-				status = 200
-			}
-			var out bytes.Buffer
-			err := f.Check(context.Background(), status, h, strings.NewReader(tc.body), &out)
-			if tc.err != nil {
-				if !errors.Is(err, tc.err) {
-					t.Fatalf("error %v, want %v", err, tc.err)
+			t.Run(fmt.Sprintf("%s/one-byte-reads=%v", tc.name, oneByte), func(t *testing.T) {
+				route := Match("GET", tc.route)
+				if route == nil {
+					t.Fatalf("no route for %s", tc.route)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.want != "" && out.String() != tc.want {
-				t.Fatalf("body\n%s\nwant\n%s", out.String(), tc.want)
-			}
-			if status != 200 {
-				if h.Get("ETag") == "" {
-					t.Error("an answer that passes lost its ETag")
+				var lookups atomic.Int64
+				f := &Filter{Route: route, Decide: decider(t, &lookups, "")}
+				h := tc.header.Clone()
+				if h == nil {
+					h = header()
 				}
-				return
-			}
-			if !json.Valid(out.Bytes()) {
-				t.Fatalf("the filtered answer is not JSON: %s", out.String())
-			}
-			if n, _ := f.Removed(); n != tc.removed {
-				t.Errorf("removed %d, want %d", n, tc.removed)
-			}
-			if got := h.Get("X-PAT-Policy"); got != tc.owners {
-				t.Errorf("X-PAT-Policy %q, want %q", got, tc.owners)
-			}
-			if tc.removed > 0 && (h.Get("ETag") != "" || h.Get("Last-Modified") != "") {
-				t.Error("validators kept on a filtered answer")
-			}
-			if tc.removed == 0 && h.Get("ETag") == "" {
-				t.Error("validators dropped although nothing was removed")
-			}
-			if h.Get("Link") == "" {
-				t.Error("the Link header was dropped")
-			}
-			if h.Get("Content-Encoding") != "" || h.Get("Content-Length") != fmt.Sprint(out.Len()) {
-				t.Errorf("Content-Encoding %q, Content-Length %q for %d bytes", h.Get("Content-Encoding"), h.Get("Content-Length"), out.Len())
-			}
-			if lookups.Load() != tc.lookups {
-				t.Errorf("%d lookups, want %d", lookups.Load(), tc.lookups)
-			}
-		})
+				status := tc.status
+				if status == 0 {
+					status = 200
+				}
+				var out bytes.Buffer
+				var body io.Reader = strings.NewReader(tc.body)
+				if oneByte {
+					body = iotest.OneByteReader(body)
+				}
+				err := f.Check(context.Background(), status, h, body, &out)
+				if tc.err != nil {
+					if !errors.Is(err, tc.err) {
+						t.Fatalf("error %v, want %v", err, tc.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.want != "" && out.String() != tc.want {
+					t.Fatalf("body\n%s\nwant\n%s", out.String(), tc.want)
+				}
+				if status != 200 {
+					if h.Get("ETag") == "" {
+						t.Error("an answer that passes lost its ETag")
+					}
+					return
+				}
+				if !json.Valid(out.Bytes()) {
+					t.Fatalf("the filtered answer is not JSON: %s", out.String())
+				}
+				if n, _ := f.Removed(); n != tc.removed {
+					t.Errorf("removed %d, want %d", n, tc.removed)
+				}
+				if got := h.Get("X-PAT-Policy"); got != tc.owners {
+					t.Errorf("X-PAT-Policy %q, want %q", got, tc.owners)
+				}
+				if tc.removed > 0 && (h.Get("ETag") != "" || h.Get("Last-Modified") != "") {
+					t.Error("validators kept on a filtered answer")
+				}
+				if tc.removed == 0 && h.Get("ETag") == "" {
+					t.Error("validators dropped although nothing was removed")
+				}
+				if h.Get("Link") == "" {
+					t.Error("the Link header was dropped")
+				}
+				if h.Get("Content-Encoding") != "" || h.Get("Content-Length") != fmt.Sprint(out.Len()) {
+					t.Errorf("Content-Encoding %q, Content-Length %q for %d bytes", h.Get("Content-Encoding"), h.Get("Content-Length"), out.Len())
+				}
+				if lookups.Load() != tc.lookups {
+					t.Errorf("%d lookups, want %d", lookups.Load(), tc.lookups)
+				}
+			})
+		}
 	}
 }
 
@@ -351,6 +380,12 @@ func page(n int) []byte {
 // BenchmarkFilter compares the filter with encoding/json decoding the
 // same answer into any, in the same run.
 func BenchmarkFilter(b *testing.B) {
+	// A page of 30 repositories as the fake host renders them: GitHub's
+	// members, URLs and nesting, about 5 KB each.
+	github, err := os.ReadFile("testdata/user-repos-30.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	search := func(n int) []byte {
 		return []byte(`{"total_count":` + fmt.Sprint(n) + `,"incomplete_results":false,"items":` + string(page(n)) + `}`)
 	}
@@ -359,6 +394,7 @@ func BenchmarkFilter(b *testing.B) {
 		route string
 		body  []byte
 	}{
+		{"user-repos-30-github", "/user/repos", github},
 		{"user-repos-100", "/user/repos", page(100)},
 		{"search-5MB", "/search/repositories", search(1000)},
 	} {
@@ -370,7 +406,7 @@ func BenchmarkFilter(b *testing.B) {
 			b.SetBytes(int64(len(tc.body)))
 			for b.Loop() {
 				f := &Filter{Route: route, Decide: dec}
-				if err := f.Check(context.Background(), 200, header(), bytes.NewReader(tc.body), io.Discard); err != nil {
+				if err := f.Check(context.Background(), 200, header("Content-Length", fmt.Sprint(len(tc.body))), bytes.NewReader(tc.body), io.Discard); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -453,4 +489,31 @@ func TestAnswerBounds(t *testing.T) {
 			t.Errorf("removed %d (%v), want the 40 past the bound", n, f.RemovedBy())
 		}
 	})
+}
+
+// TestErrorsQuoteNothing: an answer that cannot be checked is answered
+// 502 with the error's text; the text says where the answer broke, never
+// what it held, for what it held may be what the token must not read.
+func TestErrorsQuoteNothing(t *testing.T) {
+	secret := `{"full_name":"octo-org/merger-plans","description":"acquire initech","private":true,"x":`
+	for _, body := range []string{
+		"[" + secret + "tru}]",
+		`[{"x":tru,"full_name":"octo-org/merger-plans","description":"acquire initech"}]`,
+		"[" + secret + `"unterminated`,
+		"[" + secret + "1}{" + secret + "2}]",
+		`{"items":[],"total_count":1,"acquire initech":` + "nul}",
+		"[" + secret + "1}] acquire initech",
+	} {
+		for _, route := range []string{"/user/repos", "/search/repositories"} {
+			var lookups atomic.Int64
+			f := &Filter{Route: Match("GET", route), Decide: decider(t, &lookups, "")}
+			err := f.Check(context.Background(), 200, header(), strings.NewReader(body), io.Discard)
+			if !errors.Is(err, ErrNotJSON) {
+				t.Fatalf("%s: error %v, want ErrNotJSON", body, err)
+			}
+			if msg := err.Error(); strings.Contains(msg, "initech") || strings.Contains(msg, "merger") {
+				t.Errorf("the error quotes the answer: %s", msg)
+			}
+		}
+	}
 }

@@ -3,12 +3,15 @@ package listfilter
 import (
 	"testing"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/patgate/patgate/target"
 )
 
-// TestRepoFacts: the scanner reads only an element's own top-level
-// members: a "full_name" or "owner" inside another member (a fork's
-// parent, a template) never stands for the element's.
+// TestRepoFacts: only an element's own top-level members count: a
+// "full_name" or "owner" inside another member (a fork's parent, a
+// template) never stands for the element's, and a member named twice
+// makes the element unreadable (clients differ on which one wins).
 func TestRepoFacts(t *testing.T) {
 	tests := []struct {
 		name, json  string
@@ -28,11 +31,19 @@ func TestRepoFacts(t *testing.T) {
 		{"name and owner.login", `{"name":"app","owner":{"login":"bob","type":"User"},"private":false}`,
 			"bob", "app", target.Resource{Known: true, OwnerLogin: "bob", OwnerType: target.OwnerUser, Visibility: target.VisibilityPublic}, true},
 		{"nothing named", `{"id":1}`, "", "", target.Resource{}, false},
+		{"full_name twice", `{"full_name":"open-org/app","full_name":"octo-org/app","owner":{"login":"octo-org","type":"Organization"},"private":false}`, "", "", target.Resource{}, false},
+		{"escaped name twice", `{"full_name":"open-org/app","full\u005fname":"octo-org/app","private":false}`, "", "", target.Resource{}, false},
+		{"owner type twice", `{"full_name":"octo-org/app","owner":{"login":"octo-org","type":"User","type":"Organization"},"private":false}`, "", "", target.Resource{}, false},
+		{"private twice", `{"full_name":"bob/app","owner":{"login":"bob","type":"User"},"private":false,"private":true}`, "", "", target.Resource{}, false},
 		{"not an object", `[1]`, "", "", target.Resource{}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, ok := repoFacts([]byte(tc.json))
+			v, err := fastjson.Parse(tc.json)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, ok := repoFacts(v)
 			if ok != tc.ok {
 				t.Fatalf("ok %v", ok)
 			}
