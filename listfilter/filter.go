@@ -517,22 +517,22 @@ func repoFacts(v *fastjson.Value) (named, bool) {
 	if !pick(v, m[:], repoMembers) {
 		return named{}, false
 	}
-	fullName, name, visibility := str(m[0]), str(m[1]), str(m[3])
 	var o [2]*fastjson.Value
 	if m[2] != nil && !pick(m[2], o[:], ownerMembers) {
 		return named{}, false
 	}
-	login, typ := str(o[0]), str(o[1])
-	owner, repo, found := strings.Cut(fullName, "/")
+	// Only the names become strings; the rest is compared where it lies.
+	visibility, typ := raw(m[3]), raw(o[1])
+	owner, repo, found := strings.Cut(str(m[0]), "/")
 	if !found {
-		owner, repo = login, name
+		owner, repo = str(o[0]), str(m[1])
 	}
 	if owner == "" || repo == "" || strings.Contains(repo, "/") {
 		return named{}, false
 	}
 	n := named{target: repoTarget(owner, repo)}
-	vis := target.ParseVisibility(visibility)
-	if visibility == "" && m[4] != nil {
+	vis := target.ParseVisibility(string(visibility))
+	if len(visibility) == 0 && m[4] != nil {
 		switch m[4].Type() {
 		case fastjson.TypeTrue:
 			vis = target.VisibilityPrivate
@@ -541,7 +541,7 @@ func repoFacts(v *fastjson.Value) (named, bool) {
 		}
 	}
 	var ot target.OwnerType
-	switch typ {
+	switch string(typ) {
 	case "Organization":
 		ot = target.OwnerOrganization
 	case "User", "Bot":
@@ -614,6 +614,19 @@ func member(v *fastjson.Value, key string) *fastjson.Value {
 		return nil
 	}
 	return m[0]
+}
+
+// raw returns a JSON string value's unescaped bytes, valid until the
+// next parse (nil for anything else).
+func raw(v *fastjson.Value) []byte {
+	if v == nil {
+		return nil
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // str returns a JSON string value's text ("" for anything else).
