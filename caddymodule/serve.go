@@ -10,7 +10,6 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/gate"
-	"github.com/patgate/patgate/listfilter"
 	"github.com/patgate/patgate/target"
 )
 
@@ -49,8 +48,8 @@ func (h *Handler) write(r *http.Request, rec *gate.Record) {
 		return
 	}
 	d := rec.Decision
-	if lf, ok := rec.Answer.(*listfilter.Filter); ok {
-		countRemoved(lf.RemovedBy())
+	if rm, ok := rec.Answer.(gate.Removals); ok {
+		countRemoved(rm.RemovedBy())
 	}
 	decision, mode := d.Outcome.String(), ModeEnforce
 	if rec.Waived {
@@ -105,8 +104,8 @@ func (h *Handler) write(r *http.Request, rec *gate.Record) {
 	if d.Subject != "" {
 		fields = append(fields, zap.String("subject", d.Subject))
 	}
-	if lf, ok := rec.Answer.(*listfilter.Filter); ok {
-		if n, owners := lf.Removed(); n > 0 {
+	if rm, ok := rec.Answer.(gate.Removals); ok {
+		if n, owners := rm.Removed(); n > 0 {
 			fields = append(fields, zap.Int("removed", n), zap.Strings("removed_owners", owners))
 		}
 	}

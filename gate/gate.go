@@ -20,6 +20,7 @@ import (
 
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/graphql"
+	"github.com/patgate/patgate/graphqlfilter"
 	"github.com/patgate/patgate/listfilter"
 	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/target"
@@ -164,13 +165,17 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 		g.answer(r, rec)
 		return
 	}
-	targets, status, err := g.graphqlTargets(r)
+	targets, reqs, body, status, err := g.graphqlTargets(r)
 	if err != nil {
 		g.reject(r, rec, status, err, target.GraphQL)
 		return
 	}
 	g.Decide(r.Context(), rec, cred.Token, targets...)
-	g.answer(r, rec)
+	if rec.Action == Forward && rec.Policy != nil {
+		if err := g.graphqlAnswers(r, rec, reqs, body); err != nil {
+			g.reject(r, rec, http.StatusBadRequest, err, target.GraphQL)
+		}
+	}
 }
 
 // answer asks, for a forwarded request, whether its answer must be
@@ -387,8 +392,9 @@ func (g *Gate) readLFSBatch(r *http.Request, tgt *target.Target) (int, error) {
 }
 
 // graphqlTargets reads a GraphQL request and returns every target its
-// documents name (an unscoped target when they name none).
-func (g *Gate) graphqlTargets(r *http.Request) ([]target.Target, int, error) {
+// documents name (an unscoped target when they name none), the requests,
+// and the body they came in (nil for a GET).
+func (g *Gate) graphqlTargets(r *http.Request) ([]target.Target, []graphql.Request, []byte, int, error) {
 	var body []byte
 	// A GET or HEAD is read too when it has a body: a host that parses
 	// JSON bodies of any method could run that document instead of the
@@ -397,25 +403,99 @@ func (g *Gate) graphqlTargets(r *http.Request) ([]target.Target, int, error) {
 		var status int
 		var err error
 		if body, status, err = readBody(r, g.GraphQLLimit, graphql.ErrBadRequest); err != nil {
-			return nil, status, err
+			return nil, nil, nil, status, err
 		}
 	}
 	reqs, err := graphql.ParseRequests(r.Method, r.URL.RawQuery, body)
 	if err != nil {
-		return nil, http.StatusBadRequest, err
+		return nil, nil, nil, http.StatusBadRequest, err
 	}
 	var all []target.Target
 	for _, q := range reqs {
 		ts, access, err := graphql.Targets(r.Context(), q)
 		if err != nil {
-			return nil, http.StatusBadRequest, err
+			return nil, nil, nil, http.StatusBadRequest, err
 		}
 		if len(ts) == 0 {
 			ts = []target.Target{{Scope: target.Unscoped, Surface: target.GraphQL, Access: access}}
 		}
 		all = append(all, ts...)
 	}
-	return all, 0, nil
+	return all, reqs, body, 0, nil
+}
+
+// graphqlAnswers sets up the check of a forwarded GraphQL request's answer
+// (SPEC §11), for a token some policy restricts: each document gets the
+// fields that tell who owns each object of its answer, and the record
+// carries the check that nulls what the token may not read. A document
+// that needs no such field goes as it came; if none does, the answer is
+// not even parsed.
+func (g *Gate) graphqlAnswers(r *http.Request, rec *Record, reqs []graphql.Request, body []byte) error {
+	if !rec.Policy.RestrictsClass(rec.Token.Class) {
+		return nil
+	}
+	plans := make([]*graphqlfilter.Plan, len(reqs))
+	queries := make([]string, len(reqs))
+	needed := false
+	for i, q := range reqs {
+		doc, plan, err := graphqlfilter.Prepare(q.Query, q.OperationName)
+		if err != nil {
+			return err
+		}
+		plans[i], queries[i], needed = plan, doc, needed || plan != nil
+	}
+	if !needed {
+		return nil
+	}
+	if body == nil {
+		// A GET: the document is in the URL.
+		q := r.URL.Query()
+		q.Set("query", queries[0])
+		r.URL.RawQuery = q.Encode()
+	} else {
+		nb, err := graphql.ReplaceQueries(body, queries)
+		if err != nil {
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(nb))
+		r.ContentLength = int64(len(nb))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nb)), nil }
+	}
+	// The check reads the answer whole: ask for it plain.
+	r.Header.Set("Accept-Encoding", "identity")
+	pol, token, tok := rec.Policy, rec.Cred.Token, rec.Token
+	rec.Answer = &graphqlfilter.Filter{Plans: plans, Batch: firstByte(body) == '[', Decide: func(ctx context.Context, t target.Target, res target.Resource) graphqlfilter.Verdict {
+		d, _, _, _, _ := g.decideFrom(ctx, pol, token, tok, t, res)
+		keep, _ := g.Forwards(pol, d)
+		v := graphqlfilter.Verdict{Keep: keep, Reason: d.Reason}
+		if !keep {
+			v.Message = d.Message()
+		}
+		return v
+	}}
+	return nil
+}
+
+// firstByte is the first byte of a JSON text that is not white space.
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// Removals is what an answer check that removes parts of answers
+// reports, for the decision record and the metrics.
+type Removals interface {
+	// Removed is how many elements or objects were removed, and the
+	// lowercase logins of their owners.
+	Removed() (int, []string)
+	// RemovedBy counts them by the decision's reason.
+	RemovedBy() [enforce.NumReasons]int
 }
 
 // readBody reads a body the decision depends on, at most limit bytes, and

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/patgate/patgate/enforce"
+	"github.com/patgate/patgate/graphql"
+	"github.com/patgate/patgate/graphqlfilter"
 	"github.com/patgate/patgate/lookup"
 	"github.com/patgate/patgate/policyfeed"
 	"github.com/patgate/patgate/target"
@@ -269,10 +271,17 @@ func TestCheck(t *testing.T) {
 			if want := g.Policy(); rec.Policy == nil && want != nil || tc.gate == nil && rec.Policy != pol {
 				t.Error("the record does not keep the policy that decided")
 			}
-			// Whatever was decided, the body is intact for the upstream.
+			// Whatever was decided, the body is intact for the upstream,
+			// unless its answer is checked (SPEC §11): then the document
+			// gains the gateway's fields, and only the document changes.
 			if tc.body != "" {
 				got, _ := io.ReadAll(r.Body)
-				if string(got) != tc.body {
+				if _, checked := rec.Answer.(*graphqlfilter.Filter); checked {
+					reqs, err := graphql.ParseRequests("POST", "", got)
+					if err != nil || len(reqs) != 1 || !strings.Contains(reqs[0].Query, graphqlfilter.Prefix) {
+						t.Errorf("the rewritten body %q: %v", got, err)
+					}
+				} else if string(got) != tc.body {
 					t.Errorf("the body the upstream gets is %q", got)
 				}
 			}

@@ -345,3 +345,28 @@ func BenchmarkTargets(b *testing.B) {
 		}
 	}
 }
+
+// TestReplaceQueries: only the documents change; variables keep their
+// bytes (a large number stays exact), other members stay, batches too.
+func TestReplaceQueries(t *testing.T) {
+	tests := []struct{ body, want string }{
+		{`{"query":"{ a }","variables":{"n":12345678901234567890,"s":"\u00e9"},"operationName":null}`,
+			`{"query":"{ b }","variables":{"n":12345678901234567890,"s":"\u00e9"},"operationName":null}`},
+		{` [ {"variables":{},"query":"{ a }"} , {"query":"{ c }","extensions":{"x":[1]}} ] `,
+			`[{"variables":{},"query":"{ b }"},{"query":"{ d }","extensions":{"x":[1]}}]`},
+	}
+	for _, tc := range tests {
+		reqs, err := ParseRequests("POST", "", []byte(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries := []string{"{ b }", "{ d }"}[:len(reqs)]
+		got, err := ReplaceQueries([]byte(tc.body), queries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}

@@ -202,3 +202,68 @@ func readString(dec *jsontext.Decoder, s *string) error {
 	}
 	return nil
 }
+
+// ReplaceQueries returns body, a POST body ParseRequests accepted, with
+// the document of its i-th request replaced by queries[i]: everything
+// else (variables, operationName, extensions) stays byte for byte, so that
+// nothing the gateway did not mean to change is read differently.
+func ReplaceQueries(body []byte, queries []string) ([]byte, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	out := make([]byte, 0, len(body)+len(body)/2)
+	replace := func(i int) error {
+		if i >= len(queries) {
+			return fmt.Errorf("%w: more requests than documents", ErrBadRequest)
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		out = append(out, '{')
+		for n := 0; dec.PeekKind() != '}'; n++ {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				out = append(out, ',')
+			}
+			name := tok.String()
+			out, _ = jsontext.AppendQuote(out, name)
+			out = append(out, ':')
+			v, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if name == "query" {
+				out, _ = jsontext.AppendQuote(out, queries[i])
+			} else {
+				out = append(out, v...)
+			}
+		}
+		_, err := dec.ReadToken()
+		out = append(out, '}')
+		return err
+	}
+	var err error
+	if dec.PeekKind() == '[' {
+		if _, err = dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		out = append(out, '[')
+		for i := 0; err == nil && dec.PeekKind() != ']'; i++ {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			err = replace(i)
+		}
+		if err == nil {
+			_, err = dec.ReadToken()
+			out = append(out, ']')
+		}
+	} else {
+		err = replace(0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return out, nil
+}
