@@ -75,6 +75,13 @@ type Host struct {
 	listTruncated bool
 	listPadding   int
 	listCount     int
+
+	// The GraphQL data model (graphql.go).
+	issues      map[string][]issueEntry    // "owner/name", lowercase → its issues and pull requests
+	parents     map[string]string          // fork → parent, "owner/name", lowercase
+	members     map[string]map[string]bool // organization → member logins, lowercase
+	gqlCache    *gqlWorld                  // the tables as of gqlCacheGen
+	gqlCacheGen int64
 }
 
 // New returns an empty host.
@@ -84,7 +91,8 @@ func New(serviceToken, gitRoot string) *Host {
 		repos: map[string]Repo{}, accounts: map[string]string{},
 		users: map[string]string{}, failing: map[string]bool{}, garbage: map[string]bool{},
 		orgIDs: map[int64]string{}, teams: map[int64]string{},
-		lfs: map[string][]byte{},
+		lfs:    map[string][]byte{},
+		issues: map[string][]issueEntry{}, parents: map[string]string{}, members: map[string]map[string]bool{},
 	}
 }
 
@@ -413,37 +421,6 @@ func (h *Host) lookup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
-}
-
-// graphql answers GraphQL documents with a repository in the shape gh and
-// other clients decode (they ignore fields they did not ask for): enough
-// for `gh repo view --json`, `gh pr list` and `gh api graphql`.
-func (h *Host) graphql(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables"`
-	}
-	body, _ := io.ReadAll(r.Body)
-	_ = json.Unmarshal(body, &req)
-	w.Header().Set("Content-Type", "application/json")
-	if !strings.Contains(req.Query, "repository(") {
-		fmt.Fprint(w, `{"data":{"viewer":{"login":"someone"}}}`)
-		return
-	}
-	owner, _ := req.Variables["owner"].(string)
-	name, _ := req.Variables["name"].(string)
-	if name == "" {
-		name, _ = req.Variables["repo"].(string)
-	}
-	h.mu.Lock()
-	repo, ok := h.repos[strings.ToLower(owner+"/"+name)]
-	h.mu.Unlock()
-	if !ok {
-		fmt.Fprint(w, `{"data":{"repository":null},"errors":[{"type":"NOT_FOUND","message":"Could not resolve to a Repository."}]}`)
-		return
-	}
-	fmt.Fprintf(w, `{"data":{"repository":{"id":"R_%d","name":%q,"nameWithOwner":%q,"owner":{"login":%q},"description":"a repository of the fake host","visibility":%q,"isPrivate":%v,"url":"https://%s/%s/%s","defaultBranchRef":{"name":"main"},"hasIssuesEnabled":true,"viewerPermission":"WRITE","pullRequests":{"totalCount":0,"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}`,
-		repo.ID, name, owner+"/"+name, owner, strings.ToUpper(repo.Visibility), repo.Visibility != "public", r.Host, owner, name)
 }
 
 // gitPath splits /{owner}/{repo}[.git]/{rest} for the Git and LFS routes.
