@@ -85,6 +85,33 @@ https://localhost:%d {
 			[]string{"locked-org/private"}},
 		{"api graphql, classic token", tokClassic, []string{"api", "graphql", "-f", `query=query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name } }`, "-f", "owner=octo-org", "-f", "name=private"}, false, classicMsg, nil},
 	}
+	// GraphQL answers: objects the token may not read come back null
+	// with FORBIDDEN errors, which gh prints (SPEC §11).
+	host.SetUser(tokClassic, "carol")
+	for _, org := range []string{"octo-org", "open-org", "locked-org"} {
+		host.AddMember(org, "carol")
+	}
+	if err := host.AddRepo("carol", "fork", "User", "public"); err != nil {
+		t.Fatal(err)
+	}
+	host.SetParent("carol/fork", "octo-org/private")
+	restricted := []string{"octo-org/private", "octo-org/internal", "locked-org/private", `"login":"octo-org"`, `"login":"locked-org"`}
+	cases = append(cases, []struct {
+		name    string
+		token   string
+		args    []string
+		ok      bool
+		want    string
+		notWant []string
+	}{
+		{"repo list, classic token", tokClassic, []string{"repo", "list", "--json", "nameWithOwner"}, true, `"nameWithOwner":"carol/fork"`, restricted},
+		{"api graphql viewer organizations, classic token", tokClassic, []string{"api", "graphql", "-f", `query={ viewer { organizations(first: 10) { nodes { login repositories(first: 10) { nodes { nameWithOwner } } } } } }`},
+			false, `"login":"open-org"`, restricted},
+		{"api graphql search, classic token", tokClassic, []string{"api", "graphql", "-f", `query={ search(type: REPOSITORY, query: "is:private", first: 20) { repositoryCount nodes { ... on Repository { nameWithOwner } } } }`},
+			false, `"nameWithOwner":"open-org/private"`, restricted},
+		{"api graphql a fork's parent, classic token", tokClassic, []string{"api", "graphql", "-f", `query={ repository(owner: "carol", name: "fork") { nameWithOwner parent { nameWithOwner } } }`},
+			false, `"parent":null`, restricted},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := gh(tc.token, tc.args...)
@@ -93,6 +120,9 @@ https://localhost:%d {
 			}
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("gh printed no %q:\n%s", tc.want, out)
+			}
+			if strings.HasPrefix(tc.name, "api graphql") && tc.token == tokClassic && !strings.Contains(out, classicMsg) {
+				t.Errorf("gh printed no FORBIDDEN message:\n%s", out)
 			}
 			for _, n := range tc.notWant {
 				if strings.Contains(out, n) {
