@@ -151,10 +151,43 @@ func (f *Filter) response(v *fastjson.Value, plan *Plan) error {
 	if f.object(data, plan.root, plan.top, plan, false) {
 		v.Set("data", f.arena.NewNull())
 	}
+	errs := v.Get("errors")
+	if ours(errs) {
+		// Errors about the gateway's own fields are not the client's: the
+		// object they would have placed is removed if it matters.
+		kept := f.arena.NewArray()
+		for _, e := range errs.GetArray() {
+			if !ours(e) {
+				kept.SetArrayItem(len(kept.GetArray()), e)
+			}
+		}
+		if errs = kept; len(kept.GetArray()) == 0 {
+			v.Del("errors")
+			errs = nil
+		} else {
+			v.Set("errors", errs)
+		}
+	}
+	// The host's errors locate their fields in the document it ran, which
+	// is not the client's: point them at the client's own.
+	for _, e := range errs.GetArray() {
+		if e.Get("locations") == nil || e.Get("path") == nil {
+			continue
+		}
+		if pos := plan.locate(e.GetArray("path")); pos != nil {
+			loc := f.arena.NewObject()
+			loc.Set("line", f.arena.NewNumberInt(pos.Line))
+			loc.Set("column", f.arena.NewNumberInt(pos.Column))
+			locs := f.arena.NewArray()
+			locs.SetArrayItem(0, loc)
+			e.Set("locations", locs)
+		} else {
+			e.Del("locations")
+		}
+	}
 	if len(f.errs) == 0 {
 		return nil
 	}
-	errs := v.Get("errors")
 	if errs == nil || errs.Type() != fastjson.TypeArray {
 		errs = f.arena.NewArray()
 		v.Set("errors", errs)
@@ -471,4 +504,80 @@ func (p *Plan) applies(cond string, typ *ast.Definition) bool {
 
 func (p *Plan) fragment(name string) *ast.FragmentDefinition {
 	return p.doc.Fragments.ForName(name)
+}
+
+// ours reports whether an error, or any error of a list, is at a path
+// through a field the gateway added.
+func ours(v *fastjson.Value) bool {
+	if v == nil {
+		return false
+	}
+	if v.Type() == fastjson.TypeArray {
+		for _, e := range v.GetArray() {
+			if ours(e) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, seg := range v.GetArray("path") {
+		if k, err := seg.StringBytes(); err == nil && strings.HasPrefix(string(k), Prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// locate finds where in the client's document the field at an answer's
+// path is. Fragments are searched whatever their type condition: the
+// position is for people to read, and the first field that the path's
+// keys lead to is close enough.
+func (p *Plan) locate(path []*fastjson.Value) *ast.Position {
+	sets := []ast.SelectionSet{p.op.SelectionSet}
+	var pos *ast.Position
+	for _, seg := range path {
+		key, err := seg.StringBytes()
+		if err != nil {
+			continue // a list index
+		}
+		var next []ast.SelectionSet
+		pos = nil
+		seen := map[string]bool{}
+		var find func(set ast.SelectionSet, depth int)
+		find = func(set ast.SelectionSet, depth int) {
+			if depth > maxDepth {
+				return
+			}
+			for _, sel := range set {
+				switch s := sel.(type) {
+				case *ast.Field:
+					k := s.Alias
+					if k == "" {
+						k = s.Name
+					}
+					if k == string(key) {
+						if pos == nil {
+							pos = s.Position
+						}
+						next = append(next, s.SelectionSet)
+					}
+				case *ast.InlineFragment:
+					find(s.SelectionSet, depth+1)
+				case *ast.FragmentSpread:
+					if def := p.fragment(s.Name); def != nil && !seen[s.Name] {
+						seen[s.Name] = true
+						find(def.SelectionSet, depth+1)
+					}
+				}
+			}
+		}
+		for _, set := range sets {
+			find(set, 0)
+		}
+		if pos == nil {
+			return nil
+		}
+		sets = next
+	}
+	return pos
 }
