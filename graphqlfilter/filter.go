@@ -1,6 +1,7 @@
 package graphqlfilter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/valyala/fastjson"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -92,14 +94,28 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 		// The gateway asked for the plain answer.
 		return fmt.Errorf("%w: encoded as %s", ErrNotJSON, enc)
 	}
-	raw, err := io.ReadAll(io.LimitReader(body, MaxAnswer+1))
-	if err != nil {
+	buf := bytes.NewBuffer(nil)
+	if b, ok := answerBufs.Get().(*bytes.Buffer); ok {
+		buf = b
+	}
+	defer func() {
+		if buf.Cap() <= pooledAnswer {
+			buf.Reset()
+			answerBufs.Put(buf)
+		}
+	}()
+	if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= MaxAnswer {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(body, MaxAnswer+1)); err != nil {
 		return err
 	}
-	if len(raw) > MaxAnswer {
+	if buf.Len() > MaxAnswer {
 		return ErrTooLarge
 	}
-	var p fastjson.Parser
+	raw := buf.Bytes()
+	p := parsers.Get()
+	defer parsers.Put(p)
 	v, err := p.ParseBytes(raw)
 	if err != nil {
 		// The parser's error quotes the answer.
@@ -134,6 +150,16 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 	_, err = out.Write(b)
 	return err
 }
+
+// Reused between answers: the buffer an answer is read into (up to
+// pooledAnswer bytes) and the parser, whose values are most of the cost of
+// a large answer when made anew.
+var (
+	answerBufs sync.Pool
+	parsers    fastjson.ParserPool
+)
+
+const pooledAnswer = 4 << 20
 
 // response checks one operation's answer.
 func (f *Filter) response(v *fastjson.Value, plan *Plan) error {

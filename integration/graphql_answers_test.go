@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -130,6 +131,13 @@ func TestGraphQLAnswers(t *testing.T) {
 				t.Errorf("X-PAT-Policy %q", h["X-PAT-Policy"])
 			}
 		})
+	}
+	// The decision record says how many objects were nulled, whose; the
+	// metric counts them by reason (15 in the stories above).
+	g.waitLog(t, "the record counts the nulled objects",
+		regexp.MustCompile(`"path":"/api/graphql".*"removed":3,"removed_owners":\["locked-org","octo-org"\]`))
+	if n := scrape(t, g.Admin, "caddy_pat_policy_answer_elements_removed_total", map[string]string{"reason": "classic_restricted"}); n != 15 {
+		t.Errorf("the metric counts %v removals, want 15", n)
 	}
 	t.Run("an approved fine-grained token reads octo-org, not locked-org", func(t *testing.T) {
 		_, got, h := post(tokApproved, stories[0].query)
