@@ -132,12 +132,28 @@ func TestGraphQLAnswers(t *testing.T) {
 			}
 		})
 	}
+	// Nodes by id: the fork is the client's to read; its parent is not.
+	t.Run("node by id → a fork's parent", func(t *testing.T) {
+		_, idAnswer, _ := post(tokOAuth, `{ repository(owner: "carol", name: "fork") { id } }`)
+		var a struct {
+			Data struct{ Repository struct{ ID string } }
+		}
+		if err := json.Unmarshal([]byte(idAnswer), &a); err != nil || a.Data.Repository.ID == "" {
+			t.Fatalf("%v: %s", err, idAnswer)
+		}
+		q := fmt.Sprintf(`{ fork: node(id: %q) { id ... on Repository { nameWithOwner parent { nameWithOwner } } } }`, a.Data.Repository.ID)
+		status, got, _ := post(tokClassic, q)
+		if status != 200 || !strings.Contains(got, `"nameWithOwner":"carol/fork","parent":null`) ||
+			!strings.Contains(got, `"path":["fork","parent"]`) || strings.Contains(got, "octo-org/private") {
+			t.Errorf("status %d: %s", status, got)
+		}
+	})
 	// The decision record says how many objects were nulled, whose; the
-	// metric counts them by reason (15 in the stories above).
+	// metric counts them by reason (16 in the stories above).
 	g.waitLog(t, "the record counts the nulled objects",
 		regexp.MustCompile(`"path":"/api/graphql".*"removed":3,"removed_owners":\["locked-org","octo-org"\]`))
-	if n := scrape(t, g.Admin, "caddy_pat_policy_answer_elements_removed_total", map[string]string{"reason": "classic_restricted"}); n != 15 {
-		t.Errorf("the metric counts %v removals, want 15", n)
+	if n := scrape(t, g.Admin, "caddy_pat_policy_answer_elements_removed_total", map[string]string{"reason": "classic_restricted"}); n != 16 {
+		t.Errorf("the metric counts %v removals, want 16", n)
 	}
 	t.Run("an approved fine-grained token reads octo-org, not locked-org", func(t *testing.T) {
 		_, got, h := post(tokApproved, stories[0].query)
