@@ -261,7 +261,19 @@ func (f *Filter) object(v *fastjson.Value, static *ast.Definition, g *group, pla
 			return
 		}
 		e := c.keys[key]
-		if e == nil || e.def == nil || propagate {
+		if e == nil || propagate {
+			return
+		}
+		if e.def == nil {
+			// A field the schema does not know (one only this host has):
+			// what it holds cannot be placed, so no object of it is shown.
+			// Introspection (__schema, __type) is no one's data.
+			if t := val.Type(); (t == fastjson.TypeObject || t == fastjson.TypeArray) && !strings.HasPrefix(e.fields[0].Name, "__") {
+				f.path = append(f.path, key)
+				f.refuse(f.undetermined("a field the gateway's schema does not know"))
+				f.path = f.path[:len(f.path)-1]
+				nulls = append(nulls, key)
+			}
 			return
 		}
 		named := sr.schema.Types[e.def.Type.Name()]

@@ -261,3 +261,24 @@ func TestFactsMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownFields: a field only the host knows (GitHub Enterprise
+// Server has some github.com's schema lacks) may hold anything: what it
+// holds is not shown to a restricted token. Scalars and introspection are.
+func TestUnknownFields(t *testing.T) {
+	_, plan, err := Prepare(`{ viewer { login enterpriseOnly { name } count: enterpriseCount organizations(first: 1) { nodes { login } } } }`, "")
+	if err != nil || plan == nil {
+		t.Fatal(err)
+	}
+	answer := `{"data":{"viewer":{"login":"carol","enterpriseOnly":{"name":"octo-org/private"},"count":3,"organizations":{"nodes":[{"login":"open-org","patgate_login":"open-org"}]}}}}`
+	var lookups atomic.Int64
+	f := &Filter{Plans: []*Plan{plan}, Decide: decider(t, &lookups)}
+	var out bytes.Buffer
+	if err := f.Check(context.Background(), 200, http.Header{"Content-Type": {"application/json"}}, strings.NewReader(answer), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"data":{"viewer":{"login":"carol","enterpriseOnly":null,"count":3,"organizations":{"nodes":[{"login":"open-org"}]}}},"errors":[{"type":"FORBIDDEN","path":["viewer","enterpriseOnly"],"extensions":{"saml_failure":false},"message":`
+	if !strings.HasPrefix(out.String(), want) {
+		t.Errorf("got\n%s\nwant\n%s…", out.String(), want)
+	}
+}
