@@ -7,6 +7,8 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -187,7 +189,7 @@ func (h *Handler) prepare(logger *zap.Logger) error {
 		Resolver: h.resolver, Facts: h.lookups, Policy: h.store.Load,
 		Report: h.report, ReportOrgs: reportOrgs, FailOpen: h.FailOpen,
 		GraphQLLimit: graphqlLimit, LFSBatchLimit: h.lfsBatchLimit(),
-		ObserveCache: countCache,
+		ObserveCache: countCache, ClientAddr: clientAddr,
 	}
 	h.gate.Answers = h.gate.Lists
 	return nil
@@ -286,3 +288,24 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// clientAddr is the client's address as Caddy determined it for this
+// request: the connection's peer, or the forwarded address when the
+// server's trusted_proxies names the peer (SPEC §9). An X-Forwarded-For
+// from an untrusted peer never gets here.
+func clientAddr(r *http.Request) netip.Addr {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" {
+		// Outside a Caddy server (tests): the connection's peer.
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr()
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.WithZone("")
+}

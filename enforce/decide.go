@@ -5,6 +5,7 @@
 package enforce
 
 import (
+	"net/netip"
 	"strings"
 
 	"github.com/patgate/patgate/target"
@@ -20,6 +21,21 @@ type Token struct {
 	// true once the host was asked, even if it could not tell (Owner "").
 	Owner      string
 	OwnerKnown bool
+	// ExpiresAt (Unix seconds) or NeverExpires is the expiry the host
+	// gave when asked about the token (GET /user's
+	// GitHub-Authentication-Token-Expiration header; none: never). They
+	// count once OwnerKnown: one question tells both.
+	ExpiresAt    int64
+	NeverExpires bool
+	// Now is the decision's clock (Unix seconds), for lifetimes known only
+	// by their expiry. The caller sets it, so tests control time.
+	Now int64
+	// Addr is the client's address as Caddy determines it, for IP allow
+	// lists; the zero Addr is no address, which no list admits.
+	Addr netip.Addr
+	// Host is the host the client addressed, for the settings URL of a
+	// lifetime message.
+	Host string
 }
 
 // Outcome is what the handler does with a request.
@@ -33,8 +49,9 @@ const (
 	// NeedResource asks the handler to look up the target's owner and
 	// visibility and decide again.
 	NeedResource
-	// NeedTokenOwner asks the handler to learn the token owner's login and
-	// decide again.
+	// NeedTokenOwner asks the handler to ask the host about the token
+	// (GET /user with it): its owner's login and its expiry. Then it
+	// decides again.
 	NeedTokenOwner
 	// NeedAlso asks the handler to look up the owner of the target's
 	// second resource (Target.Also) and decide again.
@@ -101,6 +118,12 @@ const (
 	// id under /orgs/{org}, an organization id under /enterprises/{slug})
 	// does not belong to the first.
 	ReasonOwnerMismatch
+	// ReasonIPNotAllowed: the client's address is not on the IP allow
+	// list of the organization or the enterprise (SPEC §9).
+	ReasonIPNotAllowed
+	// ReasonLifetimeExceeded: the token lives longer than a lifetime limit
+	// allows (SPEC §8).
+	ReasonLifetimeExceeded
 	numReasons
 )
 
@@ -109,7 +132,7 @@ var reasonNames = [numReasons]string{
 	"approved", "org_owner", "classic_restricted", "fine_grained_restricted",
 	"fine_grained_not_opted_in", "approval_pending", "approval_denied",
 	"approval_revoked", "approval_missing", "undetermined", "no_feed",
-	"lookup_failed", "owner_mismatch",
+	"lookup_failed", "owner_mismatch", "ip_not_allowed", "lifetime_exceeded",
 }
 
 func (r Reason) String() string {
@@ -141,6 +164,14 @@ type Decision struct {
 	FeedVersion int64
 	// Detail names what could not be resolved, for an undetermined target.
 	Detail string
+	// ByEnterprise says the enterprise's rule decided (an IP allow list or
+	// a lifetime limit of the enterprise's rather than the organization's).
+	ByEnterprise bool
+	// LimitDays is the lifetime limit a token exceeded; Host and TokenID
+	// make the settings URL its message names.
+	LimitDays int
+	Host      string
+	TokenID   string
 }
 
 // LookupFailed is the decision when a lookup the policy needs failed.
@@ -218,7 +249,7 @@ func decide(p *Policy, tok Token, tgt target.Target, res target.Resource) Decisi
 		if p == nil {
 			return d.with(Unavailable, ReasonNoFeed, "")
 		}
-		return p.decideEnterprise(d, tgt)
+		return p.decideEnterprise(d, tok, tgt)
 	case target.Organization:
 		login := tgt.Owner
 		if tgt.IDKind != target.IDNone {
@@ -284,7 +315,7 @@ func (d Decision) with(o Outcome, r Reason, subject string) Decision {
 	return d
 }
 
-func (p *Policy) decideEnterprise(d Decision, tgt target.Target) Decision {
+func (p *Policy) decideEnterprise(d Decision, tok Token, tgt target.Target) Decision {
 	subject := p.enterprise.Slug
 	if subject == "" {
 		subject = tgt.Owner
@@ -299,7 +330,125 @@ func (p *Policy) decideEnterprise(d Decision, tgt target.Target) Decision {
 			return d.with(Deny, ReasonFineGrainedRestricted, subject)
 		}
 	}
-	return d.with(Allow, ReasonAllowed, subject)
+	// Enterprise endpoints have the enterprise's list and limits only.
+	if l := p.enterprise.IPAllowList; l.Len() > 0 && !l.Contains(tok.Addr) {
+		d.ByEnterprise = true
+		return d.with(Deny, ReasonIPNotAllowed, subject)
+	}
+	return p.lifetime(d.with(Allow, ReasonAllowed, subject), tok, nil)
+}
+
+// allowIP checks the IP allow lists for an organization's non-public
+// resource: the client must be on the enterprise's list or the
+// organization's, when either has entries (SPEC §9).
+func (p *Policy) allowIP(d Decision, tok Token, o *Organization, login string) (Decision, bool) {
+	ent, org := p.enterprise.IPAllowList, o.IPAllowList
+	if ent.Len() == 0 && org.Len() == 0 || ent.Contains(tok.Addr) || org.Contains(tok.Addr) {
+		return d, true
+	}
+	if org.Len() == 0 {
+		// Only the enterprise's list applies: the enterprise refuses.
+		d.ByEnterprise = true
+		return d.with(Deny, ReasonIPNotAllowed, p.enterpriseName(login)), false
+	}
+	return d.with(Deny, ReasonIPNotAllowed, login), false
+}
+
+// enterpriseName is how messages name the enterprise: its slug, or the
+// organization when the feed names no enterprise.
+func (p *Policy) enterpriseName(fallback string) string {
+	if p.enterprise.Slug != "" {
+		return p.enterprise.Slug
+	}
+	return fallback
+}
+
+// lifetime checks an allowed decision against the lifetime limits that
+// apply (SPEC §8): the enterprise's, and the organization's when o is not
+// nil, each on its own with its own exemption. It keeps d when the token
+// is within every limit, and asks for the token's facts when it must.
+func (p *Policy) lifetime(d Decision, tok Token, o *Organization) Decision {
+	entLimit := p.maxLifetime(d.Class, nil)
+	orgLimit := 0
+	if o != nil {
+		orgLimit = p.maxLifetime(d.Class, o)
+	}
+	if entLimit == 0 && orgLimit == 0 {
+		return d
+	}
+	rec := p.Token(tok.Fingerprint)
+	owner, ownerKnown := tok.Owner, tok.OwnerKnown
+	if rec != nil && rec.Owner != "" {
+		owner, ownerKnown = rec.Owner, true
+	}
+	exempt := func(admins bool, owners map[string]struct{}) (bool, bool) {
+		if !admins || len(owners) == 0 {
+			return false, true
+		}
+		if !ownerKnown {
+			return false, false
+		}
+		_, ok := owners[owner]
+		return ok && owner != "", true
+	}
+	entExempt, ok1 := exempt(p.enterprise.ExemptAdministrators, p.enterprise.Owners)
+	orgExempt, ok2 := false, true
+	if o != nil {
+		orgExempt, ok2 = exempt(o.ExemptAdministrators, o.Owners)
+	}
+	if !ok1 || !ok2 {
+		return d.with(NeedTokenOwner, ReasonNone, d.Subject)
+	}
+	if entExempt {
+		entLimit = 0
+	}
+	if orgExempt {
+		orgLimit = 0
+	}
+	if entLimit == 0 && orgLimit == 0 {
+		return d
+	}
+	// The lifetime: expires_at − created_at, else the lower bound
+	// expires_at − now; a token that never expires exceeds every limit.
+	var created, expires int64
+	never := false
+	if rec != nil {
+		created = rec.CreatedAt
+		switch rec.Expiry {
+		case ExpiryAt:
+			expires = rec.ExpiresAt
+		case ExpiryNever:
+			never = true
+		}
+	}
+	if !never && expires == 0 {
+		if !tok.OwnerKnown {
+			return d.with(NeedTokenOwner, ReasonNone, d.Subject)
+		}
+		expires, never = tok.ExpiresAt, tok.NeverExpires || tok.ExpiresAt == 0
+	}
+	from := created
+	if from == 0 {
+		from = tok.Now
+	}
+	over := func(limit int) bool {
+		return limit > 0 && (never || expires-from > int64(limit)*24*3600)
+	}
+	switch {
+	case over(entLimit):
+		d.ByEnterprise, d.LimitDays = true, entLimit
+		d = d.with(Deny, ReasonLifetimeExceeded, p.enterpriseName(d.Subject))
+	case over(orgLimit):
+		d.LimitDays = orgLimit
+		d = d.with(Deny, ReasonLifetimeExceeded, d.Subject)
+	default:
+		return d
+	}
+	d.Host = tok.Host
+	if rec != nil {
+		d.TokenID = rec.TokenID
+	}
+	return d
 }
 
 func decideOrg(p *Policy, d Decision, tok Token, login string, public bool) Decision {
@@ -316,11 +465,16 @@ func decideOrg(p *Policy, d Decision, tok Token, login string, public bool) Deci
 	if o.Login != "" {
 		login = o.Login
 	}
+	// The order of SPEC §8: the class restriction, the IP allow list,
+	// approval, then the lifetime.
 	if tok.Class == tokenclass.Classic {
 		if p.classicAccess(o) == AccessRestrict {
 			return d.with(Deny, ReasonClassicRestricted, login)
 		}
-		return d.with(Allow, ReasonAllowed, login)
+		if d, ok := p.allowIP(d, tok, o, login); !ok {
+			return d
+		}
+		return p.lifetime(d.with(Allow, ReasonAllowed, login), tok, o)
 	}
 	if !p.optedIn(o) {
 		return d.with(Deny, ReasonFineGrainedNotOptedIn, login)
@@ -328,6 +482,17 @@ func decideOrg(p *Policy, d Decision, tok Token, login string, public bool) Deci
 	if p.fineGrainedAccess(o) == AccessRestrict {
 		return d.with(Deny, ReasonFineGrainedRestricted, login)
 	}
+	if d, ok := p.allowIP(d, tok, o, login); !ok {
+		return d
+	}
+	if d = approve(p, d, tok, o, login); d.Outcome != Allow {
+		return d
+	}
+	return p.lifetime(d, tok, o)
+}
+
+// approve applies the approval policy to a fine-grained token.
+func approve(p *Policy, d Decision, tok Token, o *Organization, login string) Decision {
 	if p.approval(o) != ApprovalRequire {
 		return d.with(Allow, ReasonAllowed, login)
 	}

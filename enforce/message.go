@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/patgate/patgate/tokenclass"
 )
@@ -58,10 +59,32 @@ func (d Decision) Message() string {
 		return who + " restricts access via a personal access token with fine-grained permissions, and " + what + ". " + fineTail
 	case ReasonOwnerMismatch:
 		return who + " does not own the other resource this request names. Please name a repository or organization that belongs to it."
+	case ReasonIPNotAllowed:
+		return "Although you appear to have the correct authorization credentials, the " + who + " " + d.level() + " has an IP allow list enabled, and your IP address is not permitted to access this resource."
+	case ReasonLifetimeExceeded:
+		// GitHub's words, its "a … tokens" included (SPEC §8).
+		kind, path := "a fine-grained personal access tokens", "/settings/personal-access-tokens"
+		if d.Class == tokenclass.Classic {
+			kind, path = "a personal access tokens (classic)", "/settings/tokens"
+		}
+		url := "https://" + d.Host + path
+		if d.TokenID != "" {
+			url += "/" + d.TokenID
+		}
+		return "The '" + d.Subject + "' " + d.level() + " forbids access via " + kind + " if the token's lifetime is greater than " +
+			strconv.Itoa(d.LimitDays) + " days. Please adjust your token's lifetime at the following URL: " + url
 	case ReasonNoFeed:
 		return "The personal access token policy has not been loaded yet. Please try again later."
 	case ReasonLookupFailed:
 		return "The owner or visibility of this resource could not be determined. Please try again later."
 	}
 	return ""
+}
+
+// level names the kind of the decision's subject in a message.
+func (d Decision) level() string {
+	if d.ByEnterprise {
+		return "enterprise"
+	}
+	return "organization"
 }

@@ -112,7 +112,13 @@ type FineGrained struct {
 	OptedIn  bool
 	Access   AccessSetting
 	Approval ApprovalSetting
+	// MaxLifetimeDays is the longest lifetime a fine-grained token may
+	// have (SPEC §8), 1–366; 0 is no limit.
+	MaxLifetimeDays int
 }
+
+// MaxLifetimeDays bounds a lifetime limit, as GitHub's setting does.
+const MaxLifetimeDays = 366
 
 // Enterprise is the enterprise's own settings.
 type Enterprise struct {
@@ -124,6 +130,17 @@ type Enterprise struct {
 	AllOrganizations bool
 	FineGrained      FineGrained
 	ClassicAccess    AccessSetting
+	// ClassicMaxLifetimeDays is the enterprise's lifetime limit for
+	// classic tokens (SPEC §8); 0 is none.
+	ClassicMaxLifetimeDays int
+	// Owners holds the lowercase logins of the enterprise's owners, whom
+	// ExemptAdministrators exempts from the enterprise's lifetime limits.
+	Owners               map[string]struct{}
+	ExemptAdministrators bool
+	// IPAllowList, when it has entries, admits PAT requests to the
+	// enterprise's non-public resources only from its addresses (SPEC §9),
+	// together with each organization's own list.
+	IPAllowList *IPList
 }
 
 // DefaultEnterprise is the enterprise when the feed says nothing: every
@@ -145,6 +162,14 @@ type Organization struct {
 	// Report puts the organization in report mode: the gateway logs and
 	// counts what its policies would refuse, and forwards it.
 	Report bool
+	// ClassicMaxLifetimeDays is the organization's lifetime limit for
+	// classic tokens; FineGrained.MaxLifetimeDays the fine-grained one.
+	ClassicMaxLifetimeDays int
+	// ExemptAdministrators exempts the organization's Owners from its own
+	// lifetime limits (not from the enterprise's).
+	ExemptAdministrators bool
+	// IPAllowList is the organization's own list (SPEC §9).
+	IPAllowList *IPList
 }
 
 // DefaultOrganization is an organization the feed does not describe: not
@@ -158,18 +183,36 @@ func DefaultOrganization(login string) Organization {
 	}
 }
 
-// TokenRecord is what the feed says about one fine-grained token.
+// TokenRecord is what the feed says about one token.
 type TokenRecord struct {
 	Fingerprint tokenclass.Fingerprint
 	// Owner is the lowercase login of the token's owner; empty when the feed
 	// does not name it.
 	Owner string
+	// CreatedAt and ExpiresAt (Unix seconds; 0 when not given) and Expiry
+	// say how long the token lives (SPEC §8).
+	CreatedAt, ExpiresAt int64
+	Expiry               Expiry
+	// TokenID, when given, ends the settings URL of a lifetime message.
+	TokenID string
 	// Approvals lists the token's status per organization (lowercase
 	// logins, each once). A token asks a handful of organizations, so a
 	// slice scanned in order is smaller and faster than a map, which
 	// matters at a million records.
 	Approvals []Approval
 }
+
+// Expiry says what a feed record tells of a token's expiry.
+type Expiry uint8
+
+const (
+	// ExpiryUnknown: the record does not say; the host is asked.
+	ExpiryUnknown Expiry = iota
+	// ExpiryAt: the token expires at ExpiresAt.
+	ExpiryAt
+	// ExpiryNever: "expires_at": null, the token never expires.
+	ExpiryNever
+)
 
 // Approval is a token's status for one organization.
 type Approval struct {
@@ -305,6 +348,9 @@ func (p *Policy) couldRestrict(c tokenclass.Class) bool {
 		}
 	}
 	// The enterprise's own endpoints.
+	if p.enterprise.IPAllowList.Len() > 0 || p.maxLifetime(c, nil) > 0 {
+		return true
+	}
 	switch c {
 	case tokenclass.Classic:
 		return p.enterprise.ClassicAccess == AccessRestrict
@@ -315,6 +361,9 @@ func (p *Policy) couldRestrict(c tokenclass.Class) bool {
 }
 
 func (p *Policy) orgCouldRestrict(c tokenclass.Class, o *Organization) bool {
+	if p.enterprise.IPAllowList.Len() > 0 || o.IPAllowList.Len() > 0 || p.maxLifetime(c, nil) > 0 || p.maxLifetime(c, o) > 0 {
+		return true
+	}
 	switch c {
 	case tokenclass.Classic:
 		return p.classicAccess(o) == AccessRestrict
@@ -322,6 +371,22 @@ func (p *Policy) orgCouldRestrict(c tokenclass.Class, o *Organization) bool {
 		return !p.optedIn(o) || p.fineGrainedAccess(o) == AccessRestrict || p.approval(o) == ApprovalRequire
 	}
 	return false
+}
+
+// maxLifetime is the lifetime limit in days of a token class at one level:
+// the enterprise's for a nil organization.
+func (p *Policy) maxLifetime(c tokenclass.Class, o *Organization) int {
+	switch {
+	case o == nil && c == tokenclass.Classic:
+		return p.enterprise.ClassicMaxLifetimeDays
+	case o == nil && c == tokenclass.FineGrained:
+		return p.enterprise.FineGrained.MaxLifetimeDays
+	case c == tokenclass.Classic:
+		return o.ClassicMaxLifetimeDays
+	case c == tokenclass.FineGrained:
+		return o.FineGrained.MaxLifetimeDays
+	}
+	return 0
 }
 
 // The effective values: an enterprise value other than organization_choice

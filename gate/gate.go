@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,7 +34,9 @@ import (
 // will not answer for); any other error is an outage.
 type Facts interface {
 	Resource(ctx context.Context, t target.Target) (target.Resource, bool, error)
-	TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error)
+	// TokenFacts asks the host about a token (GET /user with it): its
+	// owner and its expiry.
+	TokenFacts(ctx context.Context, token string, fp tokenclass.Fingerprint) (lookup.TokenFacts, bool, error)
 }
 
 // Action is what the handler does with a request.
@@ -73,6 +76,10 @@ type Gate struct {
 	GraphQLLimit, LFSBatchLimit int64
 	// ObserveCache, if set, is told whether each fact came from the cache.
 	ObserveCache func(hit bool)
+	// ClientAddr, if set, returns the client's address as the server
+	// determines it (Caddy: trusted_proxies respected); otherwise the
+	// connection's peer counts.
+	ClientAddr func(r *http.Request) netip.Addr
 	// Answers, if set, is asked for every forwarded PAT request whether
 	// its answer must be checked before the client sees it, and how
 	// (SPEC §10–§11: answers that gather resources of several owners). It
@@ -139,8 +146,9 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 		rec.Action = Pass
 		return
 	}
-	*rec = Record{Start: time.Now(), Cred: cred, Lookup: "none",
-		Token: enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint()}}
+	now := time.Now()
+	*rec = Record{Start: now, Cred: cred, Lookup: "none",
+		Token: enforce.Token{Class: cred.Class, Fingerprint: cred.Fingerprint(), Now: now.Unix(), Addr: g.clientAddr(r), Host: r.Host}}
 	tgt, err := g.Resolver.Resolve(r)
 	if err != nil {
 		g.reject(r, rec, http.StatusBadRequest, err, g.Resolver.Surface(r))
@@ -176,6 +184,18 @@ func (g *Gate) Check(r *http.Request, rec *Record) {
 			g.reject(r, rec, http.StatusBadRequest, err, target.GraphQL)
 		}
 	}
+}
+
+// clientAddr is the address IP allow lists check (SPEC §9).
+func (g *Gate) clientAddr(r *http.Request) netip.Addr {
+	if g.ClientAddr != nil {
+		return g.ClientAddr(r)
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }
 
 // answer asks, for a forwarded request, whether its answer must be
@@ -312,7 +332,9 @@ func (g *Gate) decideFrom(ctx context.Context, pol *enforce.Policy, token string
 			if token == "" {
 				continue // explain by fingerprint: the owner stays unknown
 			}
-			tok.Owner, hit, err = g.Facts.TokenOwner(ctx, token, tok.Fingerprint)
+			var f lookup.TokenFacts
+			f, hit, err = g.Facts.TokenFacts(ctx, token, tok.Fingerprint)
+			tok.Owner, tok.ExpiresAt, tok.NeverExpires = f.Owner, f.ExpiresAt, f.NeverExpires
 		default:
 			return d, res, tok, facts, nil
 		}

@@ -88,9 +88,9 @@ func (f *facts) Resource(_ context.Context, t target.Target) (target.Resource, b
 	return target.Resource{Known: true}, false, nil
 }
 
-func (f *facts) TokenOwner(context.Context, string, tokenclass.Fingerprint) (string, bool, error) {
+func (f *facts) TokenFacts(context.Context, string, tokenclass.Fingerprint) (lookup.TokenFacts, bool, error) {
 	f.calls++
-	return "", false, nil
+	return lookup.TokenFacts{}, false, nil
 }
 
 func org(login, vis string) target.Resource {
@@ -325,8 +325,8 @@ func (f oneFact) Resource(context.Context, target.Target) (target.Resource, bool
 	return target.Resource(f), true, nil
 }
 
-func (f oneFact) TokenOwner(context.Context, string, tokenclass.Fingerprint) (string, bool, error) {
-	return "", true, nil
+func (f oneFact) TokenFacts(context.Context, string, tokenclass.Fingerprint) (lookup.TokenFacts, bool, error) {
+	return lookup.TokenFacts{}, true, nil
 }
 
 // BenchmarkCheck: a cached allowed request through the gate allocates

@@ -392,23 +392,59 @@ func (c *Client) fetchResource(ctx context.Context, t target.Target) (target.Res
 	return c.account(ctx, "/users/"+url.PathEscape(t.Owner))
 }
 
-// ownerEntry is a cached token owner with the fingerprint it answers.
+// ownerEntry is a cached answer about a token, with the fingerprint it
+// answers.
 type ownerEntry struct {
 	fp    tokenclass.Fingerprint
-	login string
+	facts TokenFacts
 }
 
-// TokenOwner returns the lowercase login of a token's owner by asking the
-// host who the token is (GET /user with the token itself). A token the host
-// does not accept has no owner: "" and no error. Answers are cached by
+// TokenFacts is what the host says about a token when asked with it
+// (GET /user): its owner, and its expiry (SPEC §8).
+type TokenFacts struct {
+	// Owner is the lowercase login; "" for a token the host does not
+	// accept.
+	Owner string
+	// ExpiresAt (Unix seconds) is the GitHub-Authentication-Token-Expiration
+	// header's time; NeverExpires is set when the header is absent.
+	ExpiresAt    int64
+	NeverExpires bool
+}
+
+// ExpirationHeader is where GitHub says when the token that authenticated
+// a request expires: "2026-03-01 12:00:00 UTC". No header: it never does.
+const ExpirationHeader = "GitHub-Authentication-Token-Expiration"
+
+// parseExpiration reads the header's time; GitHub writes UTC, and some
+// versions a numeric zone.
+func parseExpiration(v string) (int64, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700"} {
+		if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
+			return t.Unix(), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: GET /user: a %s header that is no time", ErrUnavailable, ExpirationHeader)
+}
+
+// TokenOwner returns the lowercase login of a token's owner (see
+// TokenFacts).
+func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error) {
+	f, hit, err := c.TokenFacts(ctx, token, fp)
+	return f.Owner, hit, err
+}
+
+// TokenFacts returns what the host says about a token by asking it who
+// the token is (GET /user with the token itself): one question tells the
+// owner and the expiry. A token the host does not accept has no owner and
+// no expiry: the zero facts and no error. Answers are cached by
 // fingerprint, never by token. The token is sent to the base URL's origin
 // only: a redirect fails the lookup with ErrRefused.
-func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fingerprint) (string, bool, error) {
+func (c *Client) TokenFacts(ctx context.Context, token string, fp tokenclass.Fingerprint) (TokenFacts, bool, error) {
 	// A fingerprint is already a uniform hash; the entry keeps all of it.
 	h := binary.LittleEndian.Uint64(fp[:8])
 	if e, ok := c.owners.Get(h); ok && e.fp == fp {
 		c.hits.Add(1)
-		return e.login, true, nil
+		return e.facts, true, nil
 	}
 	c.misses.Add(1)
 	v, err, _ := c.flight.Do("token/"+string(fp[:]), func() (any, error) {
@@ -417,8 +453,9 @@ func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fin
 		var u struct {
 			Login string `json:"login"`
 		}
+		var hdr http.Header
 		start := time.Now()
-		status, err := c.get(fctx, "/user", "token "+token, false, &u)
+		status, err := c.getHeader(fctx, "/user", "token "+token, false, &u, &hdr)
 		if err == nil {
 			switch status {
 			case http.StatusOK, http.StatusUnauthorized, http.StatusForbidden:
@@ -427,25 +464,31 @@ func (c *Client) TokenOwner(ctx context.Context, token string, fp tokenclass.Fin
 				err = answerError("/user", status)
 			}
 		}
+		var f TokenFacts
+		if err == nil && status == http.StatusOK {
+			f.Owner = strings.ToLower(u.Login)
+			if exp := hdr.Get(ExpirationHeader); exp == "" {
+				f.NeverExpires = true
+			} else {
+				f.ExpiresAt, err = parseExpiration(exp)
+			}
+		}
 		c.observe("token_owner", start, err)
 		if err != nil {
-			return "", err
+			return TokenFacts{}, err
 		}
-		login := ""
 		ttl := c.cfg.TTL
-		if status == http.StatusOK {
-			login = strings.ToLower(u.Login)
-		} else {
+		if status != http.StatusOK {
 			ttl = c.cfg.NegativeTTL
 		}
-		c.owners.SetWithTTL(h, ownerEntry{fp: fp, login: login}, c.cost(len(fp)+len(login)), ttl)
+		c.owners.SetWithTTL(h, ownerEntry{fp: fp, facts: f}, c.cost(len(fp)+len(f.Owner)+16), ttl)
 		c.owners.Wait()
-		return login, nil
+		return f, nil
 	})
 	if err != nil {
-		return "", false, err
+		return TokenFacts{}, false, err
 	}
-	return v.(string), false, nil
+	return v.(TokenFacts), false, nil
 }
 
 type repoJSON struct {
@@ -597,6 +640,11 @@ func (c *Client) getService(ctx context.Context, path string, follow bool, v any
 // every other redirect, and any redirect without follow, fails with
 // ErrRefused without being followed.
 func (c *Client) get(ctx context.Context, path, auth string, follow bool, v any) (int, error) {
+	return c.getHeader(ctx, path, auth, follow, v, nil)
+}
+
+// getHeader is get that also keeps the answer's header in hdr.
+func (c *Client) getHeader(ctx context.Context, path, auth string, follow bool, v any, hdr *http.Header) (int, error) {
 	// path is already escaped segment by segment.
 	resp, err := c.do(ctx, path, auth)
 	if err != nil {
@@ -620,6 +668,9 @@ func (c *Client) get(ctx context.Context, path, auth string, follow bool, v any)
 		}
 	}
 	defer drain(resp)
+	if hdr != nil {
+		*hdr = resp.Header
+	}
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, nil
 	}

@@ -210,10 +210,54 @@ func (d *decoder) enterprise(e *enforce.Enterprise) error {
 		case "fine_grained":
 			return at("fine_grained", d.fineGrained(&e.FineGrained, true))
 		case "classic":
-			return at("classic", d.classic(&e.ClassicAccess, true))
+			return at("classic", d.classic(&e.ClassicAccess, &e.ClassicMaxLifetimeDays, true))
+		case "owners":
+			var err error
+			e.Owners, err = d.owners()
+			return at("owners", err)
+		case "exempt_administrators":
+			return at("exempt_administrators", d.boolean(&e.ExemptAdministrators))
+		case "ip_allow_list":
+			var err error
+			e.IPAllowList, err = d.ipAllowList()
+			return at("ip_allow_list", err)
 		}
 		return unknownField(key)
 	})
+}
+
+// lifetimeDays reads a max_lifetime_days value: an integer 1–366.
+func (d *decoder) lifetimeDays(v *int) error {
+	t, err := d.next()
+	if err != nil {
+		return err
+	}
+	if t.Kind() != '0' {
+		return fmt.Errorf("want an integer from 1 to %d, got %s", enforce.MaxLifetimeDays, kind(t))
+	}
+	n, err := strconv.Atoi(t.String())
+	if err != nil || n < 1 || n > enforce.MaxLifetimeDays {
+		return fmt.Errorf("want an integer from 1 to %d, got %s", enforce.MaxLifetimeDays, t.String())
+	}
+	*v = n
+	return nil
+}
+
+// ipAllowList reads a list of addresses and CIDR ranges.
+func (d *decoder) ipAllowList() (*enforce.IPList, error) {
+	var entries []string
+	err := d.array(func(i int) error {
+		var s string
+		if err := d.str(&s); err != nil {
+			return at(index(i), err)
+		}
+		entries = append(entries, s)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return enforce.NewIPList(entries)
 }
 
 // fineGrained decodes a fine_grained object into fg, keeping the defaults
@@ -228,15 +272,20 @@ func (d *decoder) fineGrained(fg *enforce.FineGrained, enterprise bool) error {
 			return at("access", d.access(&fg.Access, enterprise))
 		case "approval":
 			return at("approval", d.approval(&fg.Approval, enterprise))
+		case "max_lifetime_days":
+			return at("max_lifetime_days", d.lifetimeDays(&fg.MaxLifetimeDays))
 		}
 		return unknownField(key)
 	})
 }
 
-func (d *decoder) classic(access *enforce.AccessSetting, enterprise bool) error {
+func (d *decoder) classic(access *enforce.AccessSetting, days *int, enterprise bool) error {
 	return d.object(func(key []byte) error {
-		if string(key) == "access" {
+		switch string(key) {
+		case "access":
 			return at("access", d.access(access, enterprise))
+		case "max_lifetime_days":
+			return at("max_lifetime_days", d.lifetimeDays(days))
 		}
 		return unknownField(key)
 	})
@@ -330,7 +379,13 @@ func (d *decoder) organization() (enforce.Organization, error) {
 		case "fine_grained":
 			return at("fine_grained", d.fineGrained(&o.FineGrained, false))
 		case "classic":
-			return at("classic", d.classic(&o.ClassicAccess, false))
+			return at("classic", d.classic(&o.ClassicAccess, &o.ClassicMaxLifetimeDays, false))
+		case "exempt_administrators":
+			return at("exempt_administrators", d.boolean(&o.ExemptAdministrators))
+		case "ip_allow_list":
+			var err error
+			o.IPAllowList, err = d.ipAllowList()
+			return at("ip_allow_list", err)
 		case "owners":
 			var err error
 			o.Owners, err = d.owners()
@@ -431,13 +486,63 @@ func (d *decoder) token(arena *[]enforce.Approval) (enforce.TokenRecord, error) 
 			var err error
 			rec.Approvals, err = d.approvals(arena)
 			return at("organizations", err)
+		case "created_at":
+			t, err := d.timestamp(false)
+			rec.CreatedAt = t
+			return at("created_at", err)
+		case "expires_at":
+			t, err := d.timestamp(true)
+			rec.ExpiresAt, rec.Expiry = t, enforce.ExpiryAt
+			if t == 0 && err == nil {
+				rec.Expiry = enforce.ExpiryNever
+			}
+			return at("expires_at", err)
+		case "token_id":
+			t, err := d.next()
+			if err != nil {
+				return at("token_id", err)
+			}
+			if t.Kind() != '0' {
+				return at("token_id", wrongType("a positive integer", t))
+			}
+			if n, err := strconv.ParseInt(t.String(), 10, 64); err != nil || n <= 0 {
+				return at("token_id", fmt.Errorf("want a positive integer, got %s", t.String()))
+			}
+			rec.TokenID = t.String()
+			return nil
 		}
 		return unknownField(key)
 	})
 	if err == nil && !hasFP {
 		err = at("sha256", errors.New("missing"))
 	}
+	if err == nil && rec.Expiry == enforce.ExpiryAt && rec.CreatedAt != 0 && rec.ExpiresAt < rec.CreatedAt {
+		err = at("expires_at", errors.New("before created_at"))
+	}
 	return rec, err
+}
+
+// timestamp reads an RFC 3339 time as Unix seconds; with nullable, null
+// reads as 0 (for expires_at: the token never expires).
+func (d *decoder) timestamp(nullable bool) (int64, error) {
+	t, err := d.next()
+	if err != nil {
+		return 0, err
+	}
+	if t.Kind() == 'n' && nullable {
+		return 0, nil
+	}
+	if t.Kind() != '"' {
+		if nullable {
+			return 0, wrongType("an RFC 3339 time or null", t)
+		}
+		return 0, wrongType("an RFC 3339 time", t)
+	}
+	ts, err := time.Parse(time.RFC3339, t.String())
+	if err != nil || ts.Unix() <= 0 {
+		return 0, fmt.Errorf("want an RFC 3339 time such as 2026-03-01T12:00:00Z, got %q", t.String())
+	}
+	return ts.Unix(), nil
 }
 
 // approvals decodes a token's organization → status map, keyed by lowercase

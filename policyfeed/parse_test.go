@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestParseDefaults(t *testing.T) {
 				want := enforce.Enterprise{AllOrganizations: true, FineGrained: enforce.FineGrained{
 					OptedIn: true, Access: enforce.AccessOrganizationChoice, Approval: enforce.ApprovalOrganizationChoice,
 				}, ClassicAccess: enforce.AccessOrganizationChoice}
-				if got := p.Enterprise(); got != want || got != enforce.DefaultEnterprise() {
+				if got := p.Enterprise(); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(got, enforce.DefaultEnterprise()) {
 					t.Errorf("Enterprise() = %+v, want %+v", got, want)
 				}
 				if p.Version() != 1 {
@@ -100,7 +101,7 @@ func TestParseDefaults(t *testing.T) {
 			check: func(t *testing.T, p *enforce.Policy) {
 				want := enforce.DefaultEnterprise()
 				want.Slug = "acme"
-				if got := p.Enterprise(); got != want {
+				if got := p.Enterprise(); !reflect.DeepEqual(got, want) {
 					t.Errorf("Enterprise() = %+v, want %+v", got, want)
 				}
 			},
@@ -173,7 +174,7 @@ func TestParseFull(t *testing.T) {
 		FineGrained:      enforce.FineGrained{OptedIn: false, Access: enforce.AccessRestrict, Approval: enforce.ApprovalRequire},
 		ClassicAccess:    enforce.AccessAllow,
 	}
-	if got := p.Enterprise(); got != wantEnt {
+	if got := p.Enterprise(); !reflect.DeepEqual(got, wantEnt) {
 		t.Errorf("Enterprise() = %+v, want %+v", got, wantEnt)
 	}
 
