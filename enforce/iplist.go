@@ -21,26 +21,37 @@ type IPList struct {
 func NewIPList(entries []string) (*IPList, error) {
 	var b netipx.IPSetBuilder
 	for i, e := range entries {
-		e = strings.TrimSpace(e)
-		if strings.Contains(e, "/") {
-			p, err := netip.ParsePrefix(e)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %q is not an address or a CIDR range", i, e)
-			}
-			b.AddPrefix(p.Masked())
-			continue
+		p, err := ParseIPEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
 		}
-		a, err := netip.ParseAddr(e)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("[%d]: %q is not an address or a CIDR range", i, e)
-		}
-		b.Add(a)
+		b.AddPrefix(p)
 	}
 	set, err := b.IPSet()
 	if err != nil {
 		return nil, err
 	}
 	return &IPList{set: set, entries: len(entries)}, nil
+}
+
+// ParseIPEntry reads one entry of a list: an address (a range of one) or
+// a CIDR range, without a zone.
+func ParseIPEntry(e string) (netip.Prefix, error) {
+	e = strings.TrimSpace(e)
+	bad := fmt.Errorf("%q is not an address or a CIDR range", e)
+	if strings.Contains(e, "/") {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			return netip.Prefix{}, bad
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(e)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, bad
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Contains reports whether the list allows the address. An IPv4 address

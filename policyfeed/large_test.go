@@ -16,16 +16,22 @@ import (
 
 // largeFeed generates a feed of tokens token records and orgs
 // organizations; each token is approved, pending or denied for three
-// organizations, as a large enterprise's feed would be.
+// organizations, as a large enterprise's feed would be. Every record
+// gives its lifetime (SPEC §8: created_at, expires_at, every tenth null,
+// token_id), and every organization lifetime limits and an IP allow list
+// of four entries (§9), as does the enterprise.
 func largeFeed(tokens, orgs int) []byte {
 	var b bytes.Buffer
-	b.Grow(tokens*230 + orgs*200)
-	b.WriteString(`{"version": 7, "enterprise": {"slug": "acme"}, "organizations": [`)
+	b.Grow(tokens*330 + orgs*330)
+	b.WriteString(`{"version": 7, "enterprise": {"slug": "acme", "owners": ["admin"], "exempt_administrators": true,
+		"fine_grained": {"max_lifetime_days": 366}, "classic": {"max_lifetime_days": 366},
+		"ip_allow_list": ["192.0.2.0/24", "2001:db8::/32"]}, "organizations": [`)
 	for i := range orgs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"login": "org-%d", "fine_grained": {"access": "allow", "approval": "require"}, "classic": {"access": "restrict"}, "owners": ["owner-%d"]}`, i, i)
+		fmt.Fprintf(&b, `{"login": "org-%d", "fine_grained": {"access": "allow", "approval": "require", "max_lifetime_days": %d}, "classic": {"access": "restrict", "max_lifetime_days": 30}, "owners": ["owner-%d"], "exempt_administrators": true, "ip_allow_list": ["10.%d.%d.0/24", "198.51.100.%d", "2001:db8:%x::/48", "203.0.113.0/28"]}`,
+			i, 30+i%300, i, i/256%256, i%256, i%256, i)
 	}
 	b.WriteString(`], "tokens": [`)
 	statuses := []string{"approved", "pending", "denied"}
@@ -34,8 +40,13 @@ func largeFeed(tokens, orgs int) []byte {
 			b.WriteByte(',')
 		}
 		sum := sha256.Sum256([]byte(fmt.Sprint("github_pat_", i)))
-		fmt.Fprintf(&b, `{"sha256": "%s", "owner": "user-%d", "organizations": {"org-%d": "%s", "org-%d": "%s", "org-%d": "%s"}}`,
-			hex.EncodeToString(sum[:]), i%50000, i%orgs, statuses[i%3], (i+1)%orgs, statuses[(i+1)%3], (i+7)%orgs, statuses[(i+2)%3])
+		expires := `"2027-03-01T12:00:00Z"`
+		if i%10 == 0 {
+			expires = "null"
+		}
+		fmt.Fprintf(&b, `{"sha256": "%s", "owner": "user-%d", "organizations": {"org-%d": "%s", "org-%d": "%s", "org-%d": "%s"}, "created_at": "2026-%02d-%02dT08:30:00Z", "expires_at": %s, "token_id": %d}`,
+			hex.EncodeToString(sum[:]), i%50000, i%orgs, statuses[i%3], (i+1)%orgs, statuses[(i+1)%3], (i+7)%orgs, statuses[(i+2)%3],
+			1+i%11, 1+i%28, expires, 1_000_000+i)
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()

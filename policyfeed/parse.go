@@ -251,6 +251,9 @@ func (d *decoder) ipAllowList() (*enforce.IPList, error) {
 		if err := d.str(&s); err != nil {
 			return at(index(i), err)
 		}
+		if _, err := enforce.ParseIPEntry(s); err != nil {
+			return at(index(i), err)
+		}
 		entries = append(entries, s)
 		return nil
 	})
