@@ -157,6 +157,7 @@ func explainCommand() *cobra.Command {
 	c.Flags().StringVar(&q.URL, "url", "", "the request's URL, as the client sends it")
 	c.Flags().StringVar(&q.TokenFingerprint, "token-fingerprint", "", "the token's fingerprint (caddy pat-policy feed fingerprint)")
 	c.Flags().StringVar(&q.TokenClass, "token-class", "", "classic or fine_grained, for a fingerprint the feed does not list")
+	c.Flags().StringVar(&q.ClientIP, "client-ip", "", "the client's address, for IP allow lists (without it no list admits the request)")
 	c.Flags().StringVar(&q.Element, "element", "", "for a URL whose answer lists several owners (/user/repos, search, …): would this element (owner/repo, or an organization's login) stay in it?")
 	c.Flags().BoolVar(&tokenStdin, "token-stdin", false, "read the token itself on standard input")
 	_ = c.MarkFlagRequired("config")

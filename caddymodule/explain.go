@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"go.uber.org/zap"
@@ -34,6 +36,9 @@ type explainRequest struct {
 	// (/user/repos, search, …), names one element ("owner/repo", or an
 	// organization's login): would the token see it in that answer?
 	Element string `json:"element,omitempty"`
+	// ClientIP is the address to check IP allow lists against (SPEC §9);
+	// without it no list admits the request.
+	ClientIP string `json:"client_ip,omitempty"`
 }
 
 // explanation is one handler's answer.
@@ -83,6 +88,13 @@ func (h *Handler) explain(ctx context.Context, q explainRequest) (_ enforce.Expl
 		}
 	default:
 		return enforce.Explanation{}, rec, "", errors.New("give a token or a token fingerprint")
+	}
+	// The request's own facts, as the gate sets them for a real one.
+	tok.Now, tok.Host = time.Now().Unix(), req.URL.Host
+	if q.ClientIP != "" {
+		if tok.Addr, err = netip.ParseAddr(q.ClientIP); err != nil {
+			return enforce.Explanation{}, rec, "", fmt.Errorf("client_ip: %q is not an address", q.ClientIP)
+		}
 	}
 	tgt, err := h.resolver.Resolve(req)
 	if err != nil {

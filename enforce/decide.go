@@ -422,10 +422,18 @@ func (p *Policy) lifetime(d Decision, tok Token, o *Organization) Decision {
 		}
 	}
 	if !never && expires == 0 {
-		if !tok.OwnerKnown {
+		switch {
+		case !tok.OwnerKnown:
 			return d.with(NeedTokenOwner, ReasonNone, d.Subject)
+		case tok.NeverExpires:
+			never = true
+		case tok.ExpiresAt != 0:
+			expires = tok.ExpiresAt
+		default:
+			// The host was not asked (an explanation by fingerprint) or
+			// did not accept the token: its lifetime is unknown.
+			return undetermined(p, d, "a token whose expiry is not known")
 		}
-		expires, never = tok.ExpiresAt, tok.NeverExpires || tok.ExpiresAt == 0
 	}
 	from := created
 	if from == 0 {

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"fmt"
+	"time"
 	"strings"
 
 	"github.com/patgate/patgate/target"
@@ -35,6 +36,8 @@ type Explanation struct {
 	IsOrgOwner     bool
 	// LookupError is why a fact could not be looked up, when one could not.
 	LookupError string
+	// Record is the token's feed record, if any.
+	Record *TokenRecord
 }
 
 // Explain decides as Decide does and gathers the facts it used. res and tok
@@ -47,6 +50,7 @@ func Explain(p *Policy, tok Token, tgt target.Target, res target.Resource) Expla
 	e.FeedVersion = p.version
 	e.Enterprise = p.enterprise
 	rec := p.Token(tok.Fingerprint)
+	e.Record = rec
 	switch {
 	case rec != nil && rec.Owner != "":
 		e.TokenOwner, e.TokenOwnerFrom = rec.Owner, "feed"
@@ -115,7 +119,10 @@ func (e Explanation) Lines() []string {
 	out = append(out,
 		fmt.Sprintf("feed: version %d", e.FeedVersion),
 		fmt.Sprintf("enterprise %q: all_organizations %v, classic access %s, fine-grained opted_in %v, access %s, approval %s",
-			ent.Slug, ent.AllOrganizations, ent.ClassicAccess, ent.FineGrained.OptedIn, ent.FineGrained.Access, ent.FineGrained.Approval))
+			ent.Slug, ent.AllOrganizations, ent.ClassicAccess, ent.FineGrained.OptedIn, ent.FineGrained.Access, ent.FineGrained.Approval),
+		fmt.Sprintf("enterprise limits: fine-grained %s, classic %s, administrators exempt %v (%d owners); IP allow list %d entries",
+			days(ent.FineGrained.MaxLifetimeDays), days(ent.ClassicMaxLifetimeDays), ent.ExemptAdministrators, len(ent.Owners), ent.IPAllowList.Len()),
+		e.lifeLine(), e.addrLine())
 	if e.Organization == "" {
 		return out
 	}
@@ -126,7 +133,9 @@ func (e Explanation) Lines() []string {
 	out = append(out,
 		fmt.Sprintf("organization %q (%s): classic access %s, fine-grained opted_in %v, access %s, approval %s, %d owners",
 			e.Organization, e.OrganizationFrom, o.ClassicAccess, o.FineGrained.OptedIn, o.FineGrained.Access, o.FineGrained.Approval, len(o.Owners)),
-		fmt.Sprintf("effective: classic access %s; fine-grained opted in %v, access %s, approval %s", e.ClassicAccess, e.OptedIn, e.FineAccess, e.Approval))
+		fmt.Sprintf("effective: classic access %s; fine-grained opted in %v, access %s, approval %s", e.ClassicAccess, e.OptedIn, e.FineAccess, e.Approval),
+		fmt.Sprintf("organization limits: fine-grained %s, classic %s, administrators exempt %v; IP allow list %d entries",
+			days(o.FineGrained.MaxLifetimeDays), days(o.ClassicMaxLifetimeDays), o.ExemptAdministrators, o.IPAllowList.Len()))
 	if e.Token.Class == tokenclass.FineGrained {
 		out = append(out, fmt.Sprintf("approval: status %s, token owner is an organization owner: %v", e.ApprovalStatus, e.IsOrgOwner))
 	}
@@ -148,4 +157,39 @@ func publicNote(t target.Target) string {
 		return " (readable anonymously when public)"
 	}
 	return ""
+}
+
+func days(n int) string {
+	if n == 0 {
+		return "no limit"
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
+// lifeLine says what the gateway knows of the token's lifetime (SPEC §8).
+func (e Explanation) lifeLine() string {
+	rec := e.Record
+	created, expires := "unknown", "unknown (the host is asked when a limit applies)"
+	if rec != nil && rec.CreatedAt != 0 {
+		created = time.Unix(rec.CreatedAt, 0).UTC().Format(time.RFC3339) + " (feed)"
+	}
+	switch {
+	case rec != nil && rec.Expiry == ExpiryNever:
+		expires = "never (feed)"
+	case rec != nil && rec.Expiry == ExpiryAt:
+		expires = time.Unix(rec.ExpiresAt, 0).UTC().Format(time.RFC3339) + " (feed)"
+	case e.Token.OwnerKnown && (e.Token.NeverExpires || e.Token.ExpiresAt == 0):
+		expires = "never (host)"
+	case e.Token.OwnerKnown:
+		expires = time.Unix(e.Token.ExpiresAt, 0).UTC().Format(time.RFC3339) + " (host)"
+	}
+	return "token lifetime: created " + created + ", expires " + expires
+}
+
+// addrLine says which address the IP allow lists were checked against.
+func (e Explanation) addrLine() string {
+	if !e.Token.Addr.IsValid() {
+		return "client address: none"
+	}
+	return "client address: " + e.Token.Addr.String()
 }
