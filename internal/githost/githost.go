@@ -51,22 +51,24 @@ type Host struct {
 	// Quiet stops recording forwarded requests (for benchmarks).
 	Quiet bool
 
-	mu        sync.Mutex
-	repos     map[string]Repo   // "owner/name", lowercase
-	accounts  map[string]string // login → type
-	orgIDs    map[int64]string  // organization id → login
-	teams     map[int64]string  // team id → organization login
-	users     map[string]string // token → login for GET /user
-	failing   map[string]bool
-	garbage   map[string]bool
-	hidden    map[string]bool   // repositories the service credential cannot see
-	status    map[string]int    // "owner/name" → a status its lookups answer
-	redirect  map[string]string // "owner/name" → where its lookups redirect
-	delay     time.Duration
-	lfs       map[string][]byte // "owner/name/oid" → content
-	forwarded []Request
-	lookups   int
-	nextID    int64
+	mu         sync.Mutex
+	repos      map[string]Repo      // "owner/name", lowercase
+	accounts   map[string]string    // login → type
+	orgIDs     map[int64]string     // organization id → login
+	teams      map[int64]string     // team id → organization login
+	users      map[string]string    // token → login for GET /user
+	expiry     map[string]time.Time // token → its expiry, for GET /user
+	userStatus map[string]int       // token → the status GET /user answers
+	failing    map[string]bool
+	garbage    map[string]bool
+	hidden     map[string]bool   // repositories the service credential cannot see
+	status     map[string]int    // "owner/name" → a status its lookups answer
+	redirect   map[string]string // "owner/name" → where its lookups redirect
+	delay      time.Duration
+	lfs        map[string][]byte // "owner/name/oid" → content
+	forwarded  []Request
+	lookups    int
+	nextID     int64
 
 	// The list routes (lists.go).
 	gen           int64 // counts changes to the tables
@@ -89,7 +91,7 @@ func New(serviceToken, gitRoot string) *Host {
 	return &Host{
 		ServiceToken: serviceToken, GitRoot: gitRoot,
 		repos: map[string]Repo{}, accounts: map[string]string{},
-		users: map[string]string{}, failing: map[string]bool{}, garbage: map[string]bool{},
+		users: map[string]string{}, expiry: map[string]time.Time{}, userStatus: map[string]int{}, failing: map[string]bool{}, garbage: map[string]bool{},
 		orgIDs: map[int64]string{}, teams: map[int64]string{},
 		lfs:    map[string][]byte{},
 		issues: map[string][]issueEntry{}, parents: map[string]string{}, members: map[string]map[string]bool{},
@@ -102,6 +104,23 @@ func (h *Host) AddAccount(login, typ string) {
 	defer h.mu.Unlock()
 	h.accounts[strings.ToLower(login)] = typ
 	h.gen++
+}
+
+// SetTokenExpiry makes GET /user with the token say when it expires
+// (GitHub-Authentication-Token-Expiration); the zero time: no header, the
+// token never expires.
+func (h *Host) SetTokenExpiry(token string, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expiry[token] = at
+}
+
+// SetUserStatus makes GET /user with the token answer status (0: as
+// usual), to stand for a host that cannot say who the token is.
+func (h *Host) SetUserStatus(token string, status int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.userStatus[token] = status
 }
 
 // AddOrgID gives an organization a numeric id for GET /organizations/{id}.
@@ -292,13 +311,23 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/api/v3/user" && strings.HasPrefix(auth, "token ") {
+		tok := strings.TrimPrefix(auth, "token ")
 		h.mu.Lock()
-		login, ok := h.users[strings.TrimPrefix(auth, "token ")]
+		login, ok := h.users[tok]
+		expiry, status := h.expiry[tok], h.userStatus[tok]
 		if ok {
 			h.lookups++
 		}
 		h.mu.Unlock()
+		if status != 0 {
+			w.WriteHeader(status)
+			return
+		}
 		if ok {
+			if !expiry.IsZero() {
+				// GitHub's format: "2026-03-01 12:00:00 UTC".
+				w.Header().Set("GitHub-Authentication-Token-Expiration", expiry.UTC().Format("2006-01-02 15:04:05 MST"))
+			}
 			fmt.Fprintf(w, `{"login":%q,"type":"User"}`, login)
 			return
 		}
