@@ -2,8 +2,8 @@ package enforce
 
 import (
 	"fmt"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/patgate/patgate/target"
 	"github.com/patgate/patgate/tokenclass"
