@@ -38,17 +38,17 @@ func NewIPList(entries []string) (*IPList, error) {
 // a CIDR range, without a zone.
 func ParseIPEntry(e string) (netip.Prefix, error) {
 	e = strings.TrimSpace(e)
-	bad := fmt.Errorf("%q is not an address or a CIDR range", e)
+	bad := func() error { return fmt.Errorf("%q is not an address or a CIDR range", e) }
 	if strings.Contains(e, "/") {
 		p, err := netip.ParsePrefix(e)
 		if err != nil {
-			return netip.Prefix{}, bad
+			return netip.Prefix{}, bad()
 		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(e)
 	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, bad
+		return netip.Prefix{}, bad()
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil

@@ -76,3 +76,20 @@ func TestParseLifetimeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUTCSeconds: the fast reading of timestamps agrees with time.Parse,
+// and leaves every other form to it.
+func TestUTCSeconds(t *testing.T) {
+	for _, s := range []string{"2026-03-01T12:00:00Z", "1970-01-01T00:00:01Z", "2028-02-29T23:59:59Z", "2026-12-31T00:00:00Z"} {
+		want, err := time.Parse(time.RFC3339, s)
+		got, ok := utcSeconds([]byte(s))
+		if err != nil || !ok || got != want.Unix() {
+			t.Errorf("%s: %d %v, want %d", s, got, ok, want.Unix())
+		}
+	}
+	for _, s := range []string{"2026-02-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-03-01T12:00:00+01:00", "2026-03-01 12:00:00Z", "2026-03-01T12:00:60Z", "２026-03-01T12:00:00Z"} {
+		if _, ok := utcSeconds([]byte(s)); ok {
+			t.Errorf("%s read", s)
+		}
+	}
+}
