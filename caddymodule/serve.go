@@ -22,7 +22,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rec.Action == gate.Pass {
 		return next.ServeHTTP(w, r)
 	}
-	defer h.write(r, &rec)
+	defer h.write(w, r, &rec)
 	switch rec.Action {
 	case gate.Reject:
 		return writeError(w, r, rec.Surface, rec.Status, "patgate: "+rec.Malformed.Error())
@@ -39,7 +39,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // info, allows at debug (info with log_allowed). It names the token by its
 // fingerprint prefix only, and reads the token's owner from the policy
 // snapshot that decided, not from the one in force by now.
-func (h *Handler) write(r *http.Request, rec *gate.Record) {
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, rec *gate.Record) {
 	if rec.Malformed != nil {
 		h.logMalformed(r, rec.Status, rec.Malformed)
 		if !rec.NoCredential {
@@ -80,7 +80,13 @@ func (h *Handler) write(r *http.Request, rec *gate.Record) {
 		zap.String("lookup", rec.Lookup),
 		zap.Duration("took", time.Since(rec.Start)),
 		zap.Bool("forwarded", rec.Action == gate.Forward),
-		zap.String("request_id", requestID(r)),
+		// The ID the user sees: the host's X-GitHub-Request-Id on a
+		// forwarded request (SPEC §12), which joins this record to the
+		// host's own; on a refusal, Caddy's, which the refusal names.
+		zap.String("request_id", recordRequestID(w, r, rec)),
+		zap.String("uuid", requestID(r)),
+		// GitHub's audit log names a token by this (SPEC §12).
+		zap.String("hashed_token", tok.Fingerprint.AuditForm()),
 	}
 	if tok.Owner != "" {
 		fields = append(fields, zap.String("token_owner", tok.Owner))
@@ -122,4 +128,16 @@ func (h *Handler) logMalformed(r *http.Request, status int, err error) {
 	h.logger.Info("pat request refused as malformed",
 		zap.Int("status", status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
 		zap.String("request_id", requestID(r)), zap.Error(err))
+}
+
+// recordRequestID is the request_id of a decision record: for a forwarded
+// request, the upstream's X-GitHub-Request-Id when it sent one; otherwise
+// Caddy's request UUID.
+func recordRequestID(w http.ResponseWriter, r *http.Request, rec *gate.Record) string {
+	if rec.Action == gate.Forward {
+		if id := w.Header().Get("X-GitHub-Request-Id"); id != "" {
+			return id
+		}
+	}
+	return requestID(r)
 }

@@ -1,6 +1,7 @@
 package tokenclass
 
 import (
+	"encoding/base64"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -84,4 +85,11 @@ func lowerHexValue(c byte) (byte, bool) {
 		return c - 'a' + 10, true
 	}
 	return 0, false
+}
+
+// AuditForm is the fingerprint as GitHub's audit log writes a token's
+// hashed_token: the SHA-256 in standard base64 with padding, as
+// `echo -n TOKEN | openssl dgst -sha256 -binary | base64` prints it.
+func (f Fingerprint) AuditForm() string {
+	return base64.StdEncoding.EncodeToString(f[:])
 }

@@ -59,6 +59,7 @@ type Host struct {
 	users      map[string]string    // token → login for GET /user
 	expiry     map[string]time.Time // token → its expiry, for GET /user
 	userStatus map[string]int       // token → the status GET /user answers
+	requestIDs int64                // counts answers, for X-GitHub-Request-Id
 	failing    map[string]bool
 	garbage    map[string]bool
 	hidden     map[string]bool   // repositories the service credential cannot see
@@ -332,6 +333,12 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Every answer carries a request id, as GitHub's do; the gateway's
+	// decision record joins it (SPEC §12).
+	h.mu.Lock()
+	h.requestIDs++
+	w.Header().Set("X-GitHub-Request-Id", fmt.Sprintf("FAKE:%04X:%06X", h.requestIDs%0xFFFF, h.requestIDs))
+	h.mu.Unlock()
 	if r.URL.Path == "/__auth" {
 		// A trivial authorizer for forward_auth benchmarks: yes, at once.
 		w.WriteHeader(http.StatusOK)
