@@ -1,8 +1,8 @@
 package tokenclass
 
 import (
-	"encoding/base64"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -92,4 +92,15 @@ func lowerHexValue(c byte) (byte, bool) {
 // `echo -n TOKEN | openssl dgst -sha256 -binary | base64` prints it.
 func (f Fingerprint) AuditForm() string {
 	return base64.StdEncoding.EncodeToString(f[:])
+}
+
+// ParseAuditForm reads a fingerprint in its audit-log form (AuditForm).
+func ParseAuditForm(s string) (Fingerprint, error) {
+	var f Fingerprint
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != len(f) {
+		return f, ErrBadFingerprint
+	}
+	copy(f[:], b)
+	return f, nil
 }
