@@ -20,6 +20,7 @@ func init() {
 //	POST /pat-policy/refresh  fetch every policy feed now
 //	GET  /pat-policy/status   feeds, caches and modes
 //	POST /pat-policy/explain  the decision for a request, and why
+//	GET  /pat-policy/requests the approval inbox [?organization=X]
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -36,6 +37,7 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/pat-policy/refresh", Handler: caddy.AdminHandlerFunc(refreshFeeds)},
 		{Pattern: "/pat-policy/status", Handler: caddy.AdminHandlerFunc(status)},
 		{Pattern: "/pat-policy/explain", Handler: caddy.AdminHandlerFunc(explainHandler)},
+		{Pattern: "/pat-policy/requests", Handler: caddy.AdminHandlerFunc(listRequests)},
 	}
 }
 

@@ -157,6 +157,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ReportOrganizations = args
 		case "log_allowed":
 			err = none(&h.LogAllowed)
+		case "inbox_size", "inbox_organizations":
+			if len(args) != 1 {
+				return d.ArgErr()
+			}
+			n, perr := strconv.Atoi(args[0])
+			if perr != nil || n <= 0 || n > 1_000_000 {
+				return d.Errf("%s %q: want a positive number (at most 1000000)", name, args[0])
+			}
+			if name == "inbox_size" {
+				h.InboxSize = n
+			} else {
+				h.InboxOrganizations = n
+			}
+		case "inbox_redis":
+			err = one(&h.InboxRedis)
+		case "inbox_ttl":
+			err = duration(&h.InboxTTL)
 		case "webhook_path", "webhook_secret", "invalidation_redis":
 			return d.Errf("%s: the webhook receiver is its own directive now, pat_policy_webhook (see docs/operations.md)", name)
 		default:

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -42,11 +45,15 @@ Tools for the policy feed of the pat_policy handler.
         (--token-fingerprint HEX [--token-class classic|fine_grained] | --token-stdin)
       Decides the request as the config's pat_policy handlers would, with
       their feed and lookups, and prints the decision and the facts behind it.
+
+  caddy pat-policy requests [--org ORG] [--json] [--address localhost:2019]
+      Lists the approval inbox of the running gateway: per organization, the
+      tokens refused for approval or lifetime, whose they are, why, and when.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			feed := &cobra.Command{Use: "feed", Short: "Fingerprint tokens, sign and verify feeds"}
 			feed.AddCommand(fingerprintCommand(), signCommand(), verifyCommand())
-			cmd.AddCommand(feed, explainCommand())
+			cmd.AddCommand(feed, explainCommand(), requestsCommand())
 		},
 	})
 }
@@ -227,4 +234,81 @@ func jwsAlg(data []byte) string {
 		return "?"
 	}
 	return h.Alg
+}
+
+func requestsCommand() *cobra.Command {
+	var org, address, cfg, adapter string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "requests [--org <organization>] [--json] [--address <admin address>] [--config <file>]",
+		Short: "List the tokens waiting for approval (the approval inbox)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, err := caddycmd.DetermineAdminAPIAddress(address, nil, cfg, adapter)
+			if err != nil {
+				return err
+			}
+			uri := "/pat-policy/requests"
+			if org != "" {
+				uri += "?organization=" + url.QueryEscape(org)
+			}
+			resp, err := caddycmd.AdminAPIRequest(addr, http.MethodGet, uri, nil, nil)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var out requestsAnswer
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+				return fmt.Errorf("the admin API's answer: %w", err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			return writeInbox(cmd.OutOrStdout(), out, time.Now())
+		},
+	}
+	c.Flags().StringVar(&org, "org", "", "only this organization")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	c.Flags().StringVar(&address, "address", "", "the admin API's address (default: from --config, else localhost:2019)")
+	c.Flags().StringVar(&cfg, "config", "", "the gateway's config file, to find the admin address")
+	c.Flags().StringVar(&adapter, "adapter", "", "config adapter (default: caddyfile for a Caddyfile)")
+	return c
+}
+
+// writeInbox prints the inbox as a table a person reads at a glance.
+func writeInbox(w io.Writer, out requestsAnswer, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORGANIZATION\tTOKEN\tCLASS\tOWNER\tREASON\tREQUESTS\tFIRST SEEN\tLAST SEEN")
+	for _, e := range out.Entries {
+		owner := e.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Organization, e.Token, e.TokenClass, owner,
+			e.Reason, e.Requests, ago(now, e.FirstSeen), ago(now, e.LastSeen))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(out.Entries) == 0 {
+		fmt.Fprintln(w, "(no refused tokens)")
+	}
+	_, err := fmt.Fprintf(w, "inbox: %s\n", strings.Join(out.Stores, ", "))
+	return err
+}
+
+// ago says how long ago t was, to the unit a person needs.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return t.UTC().Format("2006-01-02")
 }

@@ -89,6 +89,17 @@ type Handler struct {
 	// 503. Off by default: a gateway that cannot tell must not let through.
 	FailOpen bool `json:"fail_open,omitempty"`
 
+	// InboxSize bounds the approval inbox's entries per organization
+	// (default 100), InboxOrganizations its organizations (default
+	// 10,000). InboxRedis shares the inbox among gateways through Redis
+	// (default: the pat_policy_webhook receiver's Redis when the process
+	// has exactly one; else this process's memory); InboxTTL is how long a
+	// Redis entry outlives its last refusal (default 30 days).
+	InboxSize          int            `json:"inbox_size,omitempty"`
+	InboxOrganizations int            `json:"inbox_organizations,omitempty"`
+	InboxRedis         string         `json:"inbox_redis,omitempty"`
+	InboxTTL           caddy.Duration `json:"inbox_ttl,omitempty"`
+
 	// LFSBatchLimit bounds the Git LFS batch request body the gateway
 	// reads to learn its operation; larger bodies get 413. Default 1 MiB,
 	// about 10,000 objects: git-lfs sends 100 a batch.
@@ -116,6 +127,7 @@ type Handler struct {
 	feedKey  string // this handler's entry in the feeds pool
 	// lookupKey is this handler's entry in the lookup clients pool.
 	lookupKey string
+	inbox     *inboxFor
 	feed      *feedState
 	report    bool
 }
@@ -149,6 +161,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.prepare(ctx.Logger()); err != nil {
 		return err
 	}
+	h.inbox = new(inboxFor)
 	activeHandlers.Store(h, struct{}{})
 	return nil
 }
@@ -268,6 +281,7 @@ func (h *Handler) lfsBatchLimit() int64 {
 // uses it any more) and the lookup caches.
 func (h *Handler) Cleanup() error {
 	activeHandlers.Delete(h)
+	h.releaseInbox()
 	if h.feedKey != "" {
 		if _, err := feeds.Delete(h.feedKey); err != nil {
 			h.logger.Error("stopping the policy feed", zap.Error(err))

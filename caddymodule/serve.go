@@ -56,6 +56,9 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, rec *gate.Record
 		decision, mode = "would_"+decision, ModeReport
 	}
 	countDecision(decision, d, rec.Cred.Class, mode)
+	if d.Outcome == enforce.Deny {
+		h.noteRefusal(rec, tokenOwner(rec))
+	}
 	level := zapcore.DebugLevel
 	if d.Outcome != enforce.Allow || h.LogAllowed {
 		level = zapcore.InfoLevel
@@ -88,12 +91,8 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, rec *gate.Record
 		// GitHub's audit log names a token by this (SPEC §12).
 		zap.String("hashed_token", tok.Fingerprint.AuditForm()),
 	}
-	if tok.Owner != "" {
-		fields = append(fields, zap.String("token_owner", tok.Owner))
-	} else if p := rec.Policy; p != nil {
-		if tr := p.Token(tok.Fingerprint); tr != nil && tr.Owner != "" {
-			fields = append(fields, zap.String("token_owner", tr.Owner))
-		}
+	if owner := tokenOwner(rec); owner != "" {
+		fields = append(fields, zap.String("token_owner", owner))
 	}
 	if tgt.Name != "" {
 		fields = append(fields, zap.String("repository", tgt.Name))
@@ -140,4 +139,18 @@ func recordRequestID(w http.ResponseWriter, r *http.Request, rec *gate.Record) s
 		}
 	}
 	return requestID(r)
+}
+
+// tokenOwner is the token's owner as the record knows it: from the host,
+// else from the policy snapshot that decided.
+func tokenOwner(rec *gate.Record) string {
+	if rec.Token.Owner != "" {
+		return rec.Token.Owner
+	}
+	if p := rec.Policy; p != nil {
+		if tr := p.Token(rec.Token.Fingerprint); tr != nil {
+			return tr.Owner
+		}
+	}
+	return ""
 }

@@ -65,6 +65,9 @@ type Webhook struct {
 	secret []byte
 	bus    *invalidationBus
 	busKey string
+	// redisURL is the expanded Redis URL, which the approval inbox may
+	// share.
+	redisURL string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -122,7 +125,11 @@ func (wh *Webhook) Provision(ctx caddy.Context) error {
 	if wh.Redis == "" {
 		return nil
 	}
-	wh.bus, wh.busKey, err = joinBus(repl.ReplaceAll(wh.Redis, ""), wh.Channel, wh.logger)
+	wh.redisURL = repl.ReplaceAll(wh.Redis, "")
+	wh.bus, wh.busKey, err = joinBus(wh.redisURL, wh.Channel, wh.logger)
+	if err == nil {
+		noteWebhookRedis(wh.redisURL, 1)
+	}
 	return err
 }
 
@@ -137,6 +144,9 @@ func (wh *Webhook) Validate() error {
 // Cleanup leaves the Redis subscription, which ends when no receiver of
 // the process uses it.
 func (wh *Webhook) Cleanup() error {
+	if wh.redisURL != "" {
+		noteWebhookRedis(wh.redisURL, -1)
+	}
 	if wh.busKey != "" {
 		if _, err := buses.Delete(wh.busKey); err != nil {
 			return err
