@@ -38,7 +38,7 @@ func initMetrics(registry *prometheus.Registry) error {
 		}, []string{"decision", "reason", "token_class", "mode"})
 		patMetrics.unavailable = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "unavailable_total",
-			Help: "Requests answered 503 because a fact the policy needs could not be had (fail closed).",
+			Help: "Decisions that could not be made because a fact the policy needs could not be had: answered 503 (fail closed), or forwarded under fail_open or report mode.",
 		}, []string{"reason"})
 		patMetrics.lookupDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "lookup_duration_seconds",
