@@ -59,7 +59,7 @@ func validate(schema *ast.Schema, q string) error {
 	if err != nil {
 		return err
 	}
-	if errs := validator.Validate(schema, doc); len(errs) > 0 {
+	if errs := validator.ValidateWithRules(schema, doc, nil); len(errs) > 0 {
 		return errs
 	}
 	return nil

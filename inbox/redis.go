@@ -147,13 +147,13 @@ func (r *Redis) List(ctx context.Context, org string) ([]Entry, error) {
 		}
 	} else {
 		var err error
-		if orgs, err = r.client.ZRevRange(ctx, r.orgsKey(), 0, r.maxOrgs-1).Result(); err != nil {
+		if orgs, err = r.newest(ctx, r.orgsKey(), r.maxOrgs); err != nil {
 			return nil, fmt.Errorf("inbox: %w", err)
 		}
 	}
 	var out []Entry
 	for _, o := range orgs {
-		hashes, err := r.client.ZRevRange(ctx, r.orgKey(o), 0, r.perOrg-1).Result()
+		hashes, err := r.newest(ctx, r.orgKey(o), r.perOrg)
 		if err != nil {
 			return nil, fmt.Errorf("inbox: %w", err)
 		}
@@ -179,6 +179,12 @@ func (r *Redis) List(ctx context.Context, org string) ([]Entry, error) {
 	}
 	Sort(out)
 	return out, nil
+}
+
+// newest returns the n most recent members of a sorted set scored by
+// time, the most recent first.
+func (r *Redis) newest(ctx context.Context, key string, n int64) ([]string, error) {
+	return r.client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: 0, Stop: n - 1, Rev: true}).Result()
 }
 
 // entryOf builds an entry from its hash; the fingerprint comes back from
