@@ -46,7 +46,11 @@ func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler
 	case cw.pw == nil:
 		// The whole answer is held; a copy that failed half-way reaches
 		// the check as a read error, as it would have streamed.
-		if cerr := cw.check(io.MultiReader(bytes.NewReader(cw.held), errReader{err})); err == nil {
+		var body io.Reader = heldBody{bytes.NewReader(cw.held), cw.held}
+		if err != nil {
+			body = io.MultiReader(bytes.NewReader(cw.held), errReader{err})
+		}
+		if cerr := cw.check(body); err == nil {
 			err = cerr
 		}
 		return err
@@ -71,6 +75,15 @@ func serveChecked(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler
 const heldAnswer = 1 << 20
 
 var heldAnswers sync.Pool
+
+// heldBody is a whole answer in memory, which a check may read where it
+// lies (listfilter.Held).
+type heldBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (h heldBody) Held() []byte { return h.b }
 
 // errReader reads as the error it holds, or io.EOF.
 type errReader struct{ err error }

@@ -148,19 +148,31 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 	return sp.writeTo(out)
 }
 
+// Held is a body whose bytes are all in memory (the handler holds small
+// answers whole): the filter reads them where they lie instead of
+// copying them into its own buffer. The filter never changes them.
+type Held interface {
+	io.Reader
+	Held() []byte
+}
+
 // filter reads the answer and writes what stays.
 func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error {
 	fr := &frames{r: body, total: MaxAnswer}
 	if f.MaxAnswer > 0 {
 		fr.total = f.MaxAnswer
 	}
-	if b, ok := frameBufs.Get().(*[]byte); ok {
-		fr.buf = (*b)[:0]
+	pooled := false
+	if h, ok := body.(Held); ok && int64(len(h.Held())) <= fr.total {
+		// The whole answer is in memory already: frame it where it lies.
+		fr.buf, fr.eof, fr.n = h.Held(), true, int64(len(h.Held()))
+	} else if b, ok := frameBufs.Get().(*[]byte); ok {
+		fr.buf, pooled = (*b)[:0], true
 	}
 	p := parsers.Get()
 	defer func() {
 		parsers.Put(p)
-		if cap(fr.buf) <= memSpool {
+		if pooled && cap(fr.buf) <= memSpool {
 			b := fr.buf[:0]
 			frameBufs.Put(&b)
 		}

@@ -208,14 +208,14 @@ func TestFilter(t *testing.T) {
 		{name: "an unclosed list", route: "/user/repos", body: "[" + mixed[4], err: ErrNotJSON},
 	}
 	for _, tc := range tests {
-		// Every answer is read whole and a byte at a time: an element
-		// split across reads (inside a string, an escape, a number) is
-		// read the same.
-		for _, oneByte := range []bool{false, true} {
-			if oneByte && len(tc.body) > 1<<20 {
+		// Every answer is read whole, a byte at a time (an element split
+		// across reads, inside a string, an escape, a number, is read the
+		// same), and where it lies in memory (Held).
+		for _, mode := range []string{"reads", "one-byte-reads", "held"} {
+			if mode == "one-byte-reads" && len(tc.body) > 1<<20 {
 				continue
 			}
-			t.Run(fmt.Sprintf("%s/one-byte-reads=%v", tc.name, oneByte), func(t *testing.T) {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				route := Match("GET", tc.route)
 				if route == nil {
 					t.Fatalf("no route for %s", tc.route)
@@ -232,8 +232,11 @@ func TestFilter(t *testing.T) {
 				}
 				var out bytes.Buffer
 				var body io.Reader = strings.NewReader(tc.body)
-				if oneByte {
+				switch mode {
+				case "one-byte-reads":
 					body = iotest.OneByteReader(body)
+				case "held":
+					body = heldBody{strings.NewReader(tc.body), []byte(tc.body)}
 				}
 				err := f.Check(context.Background(), status, h, body, &out)
 				if tc.err != nil {
@@ -517,3 +520,11 @@ func TestErrorsQuoteNothing(t *testing.T) {
 		}
 	}
 }
+
+// heldBody is an answer the handler holds whole (Held).
+type heldBody struct {
+	io.Reader
+	b []byte
+}
+
+func (h heldBody) Held() []byte { return h.b }
