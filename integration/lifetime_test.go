@@ -46,7 +46,7 @@ func lifetimeFeed(now time.Time) string {
 
 // lifetimeGateway starts a gateway with lifetimeFeed in front of the test
 // host; global goes into Caddy's global options (trusted_proxies).
-func lifetimeGateway(t *testing.T, host *testHost, global string) *gateway {
+func lifetimeGateway(t *testing.T, host *testHost, global string, extra ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	writeFeed(t, dir, lifetimeFeed(time.Now()))
@@ -65,10 +65,11 @@ http://127.0.0.1:%d {
 		feed %s/policy.json
 		lookup %s/api/v3
 		lookup_token {env.PATGATE_LOOKUP_TOKEN}
+		%s
 	}
 	reverse_proxy %s
 }
-`, admin, global, port, dir, host.URL, host.hostPort())
+`, admin, global, port, dir, host.URL, strings.Join(extra, "\n\t\t"), host.hostPort())
 	})
 	g.Dir = dir
 	return g
@@ -185,6 +186,29 @@ func TestLifetimes(t *testing.T) {
 	g.waitLog(t, "the new reason in the decision record", regexp.MustCompile(`"reason":"lifetime_exceeded"`))
 	if n := scrape(t, g.Admin, "caddy_pat_policy_decisions_total", map[string]string{"reason": "lifetime_exceeded"}); n < 1 {
 		t.Errorf("lifetime_exceeded counted %v times", n)
+	}
+}
+
+// TestLifetimeReportMode: a lifetime limit rolled out in report mode
+// refuses nothing; the record and the metric say who would be refused, and
+// the approval inbox lists them.
+func TestLifetimeReportMode(t *testing.T) {
+	host := lifetimeHost(t)
+	g := lifetimeGateway(t, host, "", "report_organizations octo-org net-org")
+	for _, path := range []string{"/api/v3/repos/octo-org/private", "/api/v3/repos/net-org/private"} {
+		resp := g.do(t, "GET", path, "", "Authorization", "token "+tokFGLong)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d in report mode", path, resp.StatusCode)
+		}
+	}
+	g.waitLog(t, "would_deny lifetime_exceeded", regexp.MustCompile(`"decision":"would_deny","reason":"lifetime_exceeded","mode":"report"`))
+	g.waitLog(t, "would_deny ip_not_allowed", regexp.MustCompile(`"decision":"would_deny","reason":"ip_not_allowed","mode":"report"`))
+	if n := scrape(t, g.Admin, "caddy_pat_policy_decisions_total", map[string]string{"decision": "would_deny", "reason": "lifetime_exceeded"}); n != 1 {
+		t.Errorf("would_deny lifetime_exceeded counted %v times", n)
+	}
+	if got, _, raw := listInbox(t, g, "octo-org"); len(got) != 1 || got[0].Reason != "lifetime_exceeded" || got[0].Token != sha(tokFGLong)[:12] {
+		t.Errorf("the inbox: %s", raw)
 	}
 }
 
