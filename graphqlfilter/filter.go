@@ -3,10 +3,8 @@ package graphqlfilter
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 	"github.com/valyala/fastjson"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/patgate/patgate/answerbody"
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/target"
 )
@@ -28,7 +27,7 @@ const MaxAnswer = 32 << 20
 // Errors of an answer that cannot be checked; the handler answers 502.
 // They say what went wrong, never what the answer held.
 var (
-	ErrNotJSON  = errors.New("the answer is not a GraphQL answer in JSON")
+	ErrNotJSON  = answerbody.ErrNotJSON
 	ErrTooLarge = fmt.Errorf("the answer is larger than %d bytes", MaxAnswer)
 )
 
@@ -80,20 +79,16 @@ func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
 // adds a FORBIDDEN error for each, and strips the fields the gateway added.
 // Redirects, 304s and errors pass untouched.
 func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
-	switch {
-	case status >= 300:
+	body, closeBody, pass, err := answerbody.Open(status, h, body)
+	if pass {
+		// Redirects, 304s and errors carry no data.
 		_, err := io.Copy(out, body)
 		return err
-	case status != http.StatusOK:
-		return fmt.Errorf("%w: status %d", ErrNotJSON, status)
 	}
-	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return ErrNotJSON
+	if err != nil {
+		return err
 	}
-	if enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc != "" && enc != "identity" {
-		// The gateway asked for the plain answer.
-		return fmt.Errorf("%w: encoded as %s", ErrNotJSON, enc)
-	}
+	defer closeBody()
 	buf := bytes.NewBuffer(nil)
 	if b, ok := answerBufs.Get().(*bytes.Buffer); ok {
 		buf = b

@@ -2,6 +2,7 @@ package graphqlfilter
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/patgate/patgate/answerbody"
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/internal/githost"
 	"github.com/patgate/patgate/policyfeed"
@@ -219,7 +221,7 @@ func TestFilterRefuses(t *testing.T) {
 	}{
 		{"not JSON", `{"data": {"viewer": secret-plans`, "application/json", "", false, ErrNotJSON},
 		{"not JSON by its type", `<html>`, "text/html", "", false, ErrNotJSON},
-		{"encoded although the gateway asked for it plain", `x`, "application/json", "br", false, ErrNotJSON},
+		{"an encoding no client reads here", `x`, "application/json", "br", false, answerbody.ErrEncoding},
 		{"a batch answered by one answer", `{"data":null}`, "application/json", "", true, ErrNotJSON},
 		{"an answer that is not an object", `[1]`, "application/json", "", false, ErrNotJSON},
 	} {
@@ -280,5 +282,28 @@ func TestUnknownFields(t *testing.T) {
 	want := `{"data":{"viewer":{"login":"carol","enterpriseOnly":null,"count":3,"organizations":{"nodes":[{"login":"open-org"}]}}},"errors":[{"type":"FORBIDDEN","path":["viewer","enterpriseOnly"],"extensions":{"saml_failure":false},"message":`
 	if !strings.HasPrefix(out.String(), want) {
 		t.Errorf("got\n%s\nwant\n%s…", out.String(), want)
+	}
+}
+
+// TestGzipAnswer: a host that compresses although the gateway asked for
+// the plain answer is read decoded, and answered plain.
+func TestGzipAnswer(t *testing.T) {
+	_, plan, err := Prepare(`{ viewer { organizations(first: 1) { nodes { login } } } }`, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	io.WriteString(zw, `{"data":{"viewer":{"organizations":{"nodes":[{"login":"octo-org","patgate_login":"octo-org"}]}}}}`)
+	zw.Close()
+	var lookups atomic.Int64
+	f := &Filter{Plans: []*Plan{plan}, Decide: decider(t, &lookups)}
+	h := http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}
+	var out bytes.Buffer
+	if err := f.Check(context.Background(), 200, h, &zb, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), `{"data":{"viewer":{"organizations":{"nodes":[null]}}},"errors":[{"type":"FORBIDDEN"`) || h.Get("Content-Encoding") != "" {
+		t.Errorf("%s (Content-Encoding %q)", out.String(), h.Get("Content-Encoding"))
 	}
 }

@@ -2,13 +2,10 @@ package listfilter
 
 import (
 	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"os"
 	"slices"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/patgate/patgate/answerbody"
 	"github.com/patgate/patgate/enforce"
 	"github.com/patgate/patgate/target"
 )
@@ -40,9 +38,9 @@ const (
 
 // Errors of an answer that cannot be checked; the handler answers 502.
 var (
-	ErrNotJSON       = errors.New("the answer is not the JSON its route returns")
+	ErrNotJSON       = answerbody.ErrNotJSON
 	ErrElementTooBig = fmt.Errorf("an element of the answer is larger than %d bytes", MaxElement)
-	ErrEncoding      = errors.New("the answer's content encoding cannot be read")
+	ErrEncoding      = answerbody.ErrEncoding
 	ErrTooLarge      = fmt.Errorf("the answer is larger than %d bytes", int64(MaxAnswer))
 )
 
@@ -88,38 +86,16 @@ func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
 // (a 206 range of the list) is refused: those are errors, which the
 // handler answers with 502.
 func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
-	switch {
-	case status >= 300:
+	body, closeBody, pass, err := answerbody.Open(status, h, body)
+	if pass {
 		// Redirects, 304s and errors carry no list.
 		_, err := io.Copy(out, body)
 		return err
-	case status != http.StatusOK:
-		// A 206 would hand out the unfiltered bytes a range at a time;
-		// no other success carries a list the gateway knows how to read.
-		return fmt.Errorf("%w: status %d", ErrNotJSON, status)
 	}
-	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-		return ErrNotJSON
+	if err != nil {
+		return err
 	}
-	switch enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrEncoding, err)
-		}
-		defer zr.Close()
-		body = zr
-	case "deflate":
-		zr, err := zlib.NewReader(body)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrEncoding, err)
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return fmt.Errorf("%w: %s", ErrEncoding, enc)
-	}
+	defer closeBody()
 	sp := &spool{}
 	if b, ok := spoolBufs.Get().(*bytes.Buffer); ok {
 		sp.buf = b
