@@ -120,25 +120,115 @@ func TestApprovalInbox(t *testing.T) {
 	}
 }
 
-// TestApprovalInboxBound: 2,000 distinct tokens refused through the
-// gateway leave 50 entries (inbox_size 50), the 50 most recent. The
-// memory under 100,000 distinct tokens is measured in the inbox package
-// (TestMemoryBound), where it does not take minutes of requests.
+// TestApprovalInboxBound: 100,000 distinct tokens refused through the
+// gateway, first all in one organization, then spread over 100: the inbox
+// stays at its bounds (inbox_size 50 tokens per organization,
+// inbox_organizations 20), keeps the most recent, and Caddy's heap stays
+// put (measured after a forced collection, through the admin API's
+// /debug/vars).
 func TestApprovalInboxBound(t *testing.T) {
-	g, host := newGateway(t, "inbox_size 50")
-	const n = 2000
-	for i := range n {
-		host.SetUser(fmt.Sprintf("github_pat_11INBOX_boundTestToken%016d", i), fmt.Sprint("user", i))
+	host := newGitHost(t)
+	const orgs = 100
+	var feed strings.Builder
+	feed.WriteString(`{"version": 1, "organizations": [`)
+	for i := range orgs {
+		if i > 0 {
+			feed.WriteString(",")
+		}
+		// Approval required, no owners: every token without a record is
+		// refused without asking the host who owns it.
+		fmt.Fprintf(&feed, `{"login": "wait-org-%d", "fine_grained": {"access": "allow", "approval": "require"}}`, i)
+		if err := host.AddRepo(fmt.Sprint("wait-org-", i), "app", "Organization", "private"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for i := range n {
-		refuseWrite(t, g, fmt.Sprintf("github_pat_11INBOX_boundTestToken%016d", i))
+	feed.WriteString(`]}`)
+	dir := t.TempDir()
+	writeFeed(t, dir, feed.String())
+	body := strings.ReplaceAll(fmt.Sprintf(policyBody("inbox_size 50\n\t\tinbox_organizations 20"), host.URL), "{dir}", dir)
+	g := startGateway(t, host.hostPort(), body)
+	token := func(i int) string { return fmt.Sprintf("github_pat_11INBOX_boundTestToken%016d", i) }
+	send := func(from, to int, org func(i int) int) {
+		const workers = 8
+		errs := make(chan error, workers)
+		for w := range workers {
+			go func() {
+				client := &http.Client{}
+				for i := from + w; i < to; i += workers {
+					req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v3/repos/wait-org-%d/app/issues", g.URL, org(i)), nil)
+					req.Header.Set("Authorization", "token "+token(i))
+					resp, err := client.Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 403 {
+						errs <- fmt.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	got, _, _ := listInbox(t, g, "octo-org")
+	heap := func() float64 {
+		resp, err := http.Get(g.Admin + "/debug/pprof/heap?gc=1")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		resp, err = http.Get(g.Admin + "/debug/vars")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ Memstats struct{ HeapAlloc uint64 } }
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return float64(v.Memstats.HeapAlloc) / (1 << 20)
+	}
+	send(0, 100, func(int) int { return 0 }) // warm the lookups and pools
+	before := heap()
+	start := time.Now()
+	send(100, 50_000, func(int) int { return 0 })
+	got, _, _ := listInbox(t, g, "wait-org-0")
 	if len(got) != 50 {
-		t.Fatalf("%d entries, want 50", len(got))
+		t.Fatalf("%d entries in one organization, want 50", len(got))
 	}
-	if want := sha(fmt.Sprintf("github_pat_11INBOX_boundTestToken%016d", n-1))[:12]; got[0].Token != want {
-		t.Errorf("the most recent entry is %s, want %s", got[0].Token, want)
+	send(50_000, 100_000, func(i int) int { return i % orgs })
+	took := time.Since(start)
+	after := heap()
+	all, _, raw := listInbox(t, g, "")
+	// Eight senders at once: the 20 organizations seen last, one token
+	// each, from the last few hundred sent.
+	recent := map[string]bool{}
+	for i := 99_000; i < 100_000; i++ {
+		recent[sha(token(i))[:12]] = true
+	}
+	seenOrgs := map[string]bool{}
+	for _, e := range all {
+		if !recent[e.Token] || seenOrgs[e.Organization] {
+			t.Errorf("entry %+v: not one of the last tokens sent, or its organization twice", e)
+		}
+		seenOrgs[e.Organization] = true
+	}
+	if len(all) != 20 {
+		t.Fatalf("%d entries after 100 organizations, want 20 (one each of the 20 most recent): %.300s", len(all), raw)
+	}
+	if got, _, _ := listInbox(t, g, "wait-org-0"); len(got) != 0 {
+		t.Errorf("wait-org-0 kept past the bound of organizations: %d entries", len(got))
+	}
+	t.Logf("100,000 distinct tokens refused in %v; Caddy's heap %.1f MB before, %.1f MB after", took.Round(time.Millisecond), before, after)
+	if after-before > 16 {
+		t.Errorf("Caddy's heap grew %.1f MB", after-before)
 	}
 }
 
