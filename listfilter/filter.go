@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/valyala/fastjson"
 
 	"github.com/patgate/patgate/answerbody"
@@ -154,9 +155,17 @@ func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error 
 		}
 	}()
 	var err error
-	if f.Route.Container == Array {
-		err = f.array(ctx, fr, p, w)
-	} else {
+	switch {
+	case fr.eof && fr.pos == 0:
+		// Held whole: one parse of the answer validates it all at once
+		// and gives every element, with no second pass to cut them out.
+		err = f.whole(ctx, fr, p, w)
+		if err == nil {
+			return nil
+		}
+	case f.Route.Container == Array:
+		err = f.array(ctx, &streamed{fr: fr, parser: p}, w)
+	default:
 		err = f.object(ctx, fr, p, w)
 	}
 	if err == nil {
@@ -238,7 +247,7 @@ func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w i
 		switch {
 		case string(name) == list:
 			member(key)
-			if err := f.array(ctx, fr, p, w); err != nil {
+			if err := f.array(ctx, &streamed{fr: fr, parser: p}, w); err != nil {
 				return err
 			}
 			sawList = true
@@ -268,6 +277,83 @@ func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w i
 	}
 	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
 		member([]byte(`"incomplete_results"`))
+		if f.removed > 0 {
+			io.WriteString(w, "true")
+		} else {
+			w.Write(incomplete)
+		}
+	}
+	io.WriteString(w, "}")
+	return nil
+}
+
+// whole filters an answer held whole: parsed at once, the list's
+// elements taken from the parsed answer, the other members of a search
+// answer written as they were parsed.
+func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io.Writer) error {
+	v, err := fr.parse(p, fr.buf)
+	if err != nil {
+		return err
+	}
+	if f.Route.Container == Array {
+		items, err := v.Array()
+		if err != nil {
+			return errors.New("not a JSON array")
+		}
+		return f.array(ctx, &parsed{items: items}, w)
+	}
+	o, err := v.Object()
+	if err != nil {
+		return errors.New("not a JSON object")
+	}
+	list := "items"
+	if f.Route.Container == Repositories {
+		list = "repositories"
+	}
+	io.WriteString(w, "{")
+	var out []byte
+	first, sawList := true, false
+	var incomplete []byte
+	member := func(key []byte) {
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		out, _ = jsontext.AppendQuote(out[:0], string(key))
+		w.Write(out)
+		io.WriteString(w, ":")
+	}
+	var verr error
+	o.Visit(func(key []byte, m *fastjson.Value) {
+		if verr != nil {
+			return
+		}
+		switch {
+		case string(key) == list:
+			items, err := m.Array()
+			if err != nil {
+				verr = errors.New("the list is not a JSON array")
+				return
+			}
+			member(key)
+			verr = f.array(ctx, &parsed{items: items}, w)
+			sawList = true
+		case string(key) == "incomplete_results" && f.Route.Container == Items:
+			incomplete = m.MarshalTo(nil)
+		default:
+			member(key)
+			out = m.MarshalTo(out[:0])
+			w.Write(out)
+		}
+	})
+	if verr != nil {
+		return verr
+	}
+	if !sawList {
+		return fmt.Errorf("no %q in the answer", list)
+	}
+	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
+		member([]byte("incomplete_results"))
 		if f.removed > 0 {
 			io.WriteString(w, "true")
 		} else {
@@ -308,10 +394,7 @@ type pending struct {
 // decision needs a lookup is decided in the background while the next ones
 // are read (at most lookupsInFlight at once); elements wait in a window,
 // bounded in count and bytes, until those before them are decided.
-func (f *Filter) array(ctx context.Context, fr *frames, parser *fastjson.Parser, w io.Writer) error {
-	if err := fr.expect('['); err != nil {
-		return err
-	}
+func (f *Filter) array(ctx context.Context, src elements, w io.Writer) error {
 	io.WriteString(w, "[")
 	first := true
 	emit := func(p *pending) error {
@@ -356,27 +439,13 @@ func (f *Filter) array(ctx context.Context, fr *frames, parser *fastjson.Parser,
 	// No lookup outlives the answer, even one cut short by an error.
 	var inFlight sync.WaitGroup
 	defer inFlight.Wait()
-	for i := 0; ; i++ {
-		c, err := fr.peek()
+	for {
+		v, el, err := src.next()
 		if err != nil {
-			return noEOF(err)
+			return err
 		}
-		if c == ']' {
-			fr.pos++
+		if el == nil {
 			break
-		}
-		if i > 0 {
-			if err := fr.expect(','); err != nil {
-				return err
-			}
-		}
-		v, err := fr.value()
-		if err != nil {
-			return err
-		}
-		el, err := fr.parse(parser, v)
-		if err != nil {
-			return err
 		}
 		names, ok := namesOf(f.Route.Kind, el)
 		p := &pending{}
@@ -419,6 +488,73 @@ func (f *Filter) array(ctx context.Context, fr *frames, parser *fastjson.Parser,
 	}
 	io.WriteString(w, "]")
 	return nil
+}
+
+// elements gives the elements of an answer's list, one at a time: each
+// one's bytes as they go out (valid until the next call) and its parsed
+// value, which only then may be read (reading unescapes in place). A nil
+// value ends the list.
+type elements interface {
+	next() ([]byte, *fastjson.Value, error)
+}
+
+// streamed are the elements of a list as they arrive: each cut from the
+// stream and parsed on its own.
+type streamed struct {
+	fr      *frames
+	parser  *fastjson.Parser
+	started bool
+	n       int
+}
+
+func (s *streamed) next() ([]byte, *fastjson.Value, error) {
+	if !s.started {
+		s.started = true
+		if err := s.fr.expect('['); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := s.fr.peek()
+	if err != nil {
+		return nil, nil, noEOF(err)
+	}
+	if c == ']' {
+		s.fr.pos++
+		return nil, nil, nil
+	}
+	if s.n > 0 {
+		if err := s.fr.expect(','); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.n++
+	v, err := s.fr.value()
+	if err != nil {
+		return nil, nil, err
+	}
+	el, err := s.fr.parse(s.parser, v)
+	return v, el, err
+}
+
+// parsed are the elements of a list parsed whole with the answer (a held
+// one): each goes out as it was parsed, before anything unescapes it, so
+// its bytes are the upstream's without white space between tokens.
+type parsed struct {
+	items   []*fastjson.Value
+	scratch []byte
+}
+
+func (s *parsed) next() ([]byte, *fastjson.Value, error) {
+	if len(s.items) == 0 {
+		return nil, nil, nil
+	}
+	el := s.items[0]
+	s.items = s.items[1:]
+	s.scratch = el.MarshalTo(s.scratch[:0])
+	if len(s.scratch) > MaxElement {
+		return nil, nil, ErrElementTooBig
+	}
+	return s.scratch, el, nil
 }
 
 // closed is a done channel for elements decided at once.

@@ -414,6 +414,19 @@ func BenchmarkFilter(b *testing.B) {
 				}
 			}
 		})
+		b.Run(tc.name+"/filter-held", func(b *testing.B) {
+			// As the handler gives an answer of up to 1 MiB: held whole.
+			var lookups atomic.Int64
+			dec := decider(b, &lookups, "")
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				f := &Filter{Route: route, Decide: dec}
+				if err := f.Check(context.Background(), 200, header("Content-Length", fmt.Sprint(len(tc.body))), heldBody{bytes.NewReader(tc.body), tc.body}, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(tc.name+"/encoding-json-any", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tc.body)))
