@@ -17,6 +17,14 @@ var ErrBadRequest = errors.New("graphql request")
 
 var errReserved = fmt.Errorf("%w: aliases starting with %q are reserved for the gateway", ErrBadRequest, Prefix)
 
+// MaxPositions bounds the fields of one document whose objects the gateway
+// asks about: each costs the forwarded document up to a few hundred bytes,
+// and a document the request check accepts could otherwise grow from 1 MiB
+// to tens. gh's largest documents have about twenty.
+const MaxPositions = 2000
+
+var errTooManyPositions = fmt.Errorf("%w: the document reaches governed objects through more than %d fields", ErrBadRequest, MaxPositions)
+
 // maxTokens bounds the documents Prepare parses (the gateway's request
 // check has refused larger ones already).
 const maxTokens = 100_000
@@ -64,7 +72,10 @@ func Prepare(query, operationName string) (string, *Plan, error) {
 	}
 	in := &injector{sr: sr, doc: doc, walked: map[string]bool{}}
 	in.selections(&op.SelectionSet, root, 0)
-	if !in.added {
+	if in.added > MaxPositions {
+		return "", nil, errTooManyPositions
+	}
+	if in.added == 0 {
 		return query, nil, nil
 	}
 	var b strings.Builder
@@ -122,7 +133,7 @@ type injector struct {
 	sr     *schemaRules
 	doc    *ast.QueryDocument
 	walked map[string]bool // fragments already rewritten
-	added  bool
+	added  int             // fields given facts
 }
 
 // maxDepth bounds the nesting walked (the request check refused deeper
@@ -176,12 +187,12 @@ func (in *injector) field(f *ast.Field, parent *ast.Definition, depth int) {
 	case ast.Object:
 		if facts := in.sr.factsOf(child.Name); len(facts) > 0 {
 			f.SelectionSet = append(f.SelectionSet, facts...)
-			in.added = true
+			in.added++
 		}
 	case ast.Interface, ast.Union:
 		if extra := in.abstract(f, child); len(extra) > 0 {
 			f.SelectionSet = append(f.SelectionSet, extra...)
-			in.added = true
+			in.added++
 		}
 	}
 }

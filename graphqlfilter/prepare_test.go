@@ -2,6 +2,7 @@ package graphqlfilter
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -138,4 +139,24 @@ func TestGovernedTypes(t *testing.T) {
 		}
 	}
 	t.Logf("%d object types governed", len(sr.rules))
+}
+
+// TestPositionsBound: 3,000 aliased repository fields, each of which the
+// gateway would ask about, fit the request check's bounds but would grow
+// the forwarded document several times over: refused with 400.
+func TestPositionsBound(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{ ")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "r%d: repository(owner: \"a\", name: \"b\") { name } ", i)
+	}
+	b.WriteString("}")
+	if _, _, err := Prepare(b.String(), ""); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("err %v", err)
+	}
+	// A fragment walked once counts once, wherever it is spread.
+	doc := `fragment R on Repository { parent { name } } { viewer { repositories(first: 1) { nodes { ...R } } } }`
+	if _, plan, err := Prepare(doc, ""); err != nil || plan == nil {
+		t.Fatalf("plan %v, err %v", plan != nil, err)
+	}
 }
