@@ -8,7 +8,10 @@
 // spooled (to disk past 1 MiB) so that its header can say what was removed.
 package listfilter
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Container is where an answer keeps its elements.
 type Container uint8
@@ -90,12 +93,45 @@ func Match(method, rest string) *Route {
 		return nil
 	}
 	rest = strings.TrimSuffix(rest, "/")
+	// Most requests name a repository (/repos/…): one look at the first
+	// segment, which no route but a few start with, settles them.
+	if len(rest) < 2 || rest[0] != '/' {
+		return nil
+	}
+	first, tail := cut(rest[1:])
+	if tail == "" {
+		first = withoutFormat(first)
+	}
+	if !firstSegment(first) {
+		return nil
+	}
 	for i := range routes {
 		if matches(routes[i].Pattern, rest) {
 			return &routes[i]
 		}
 	}
 	return nil
+}
+
+// firsts are the routes' first segments.
+var firsts = func() []string {
+	var fs []string
+	for _, r := range routes {
+		f, _ := cut(r.Pattern[1:])
+		if !slices.Contains(fs, f) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}()
+
+func firstSegment(s string) bool {
+	for _, f := range firsts {
+		if len(f) == len(s) && strings.EqualFold(f, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func matches(pattern, path string) bool {
