@@ -14,19 +14,21 @@ import (
 
 // Token is what the decision knows about the request's credential.
 type Token struct {
-	Class       tokenclass.Class
-	Fingerprint tokenclass.Fingerprint
+	Class tokenclass.Class
+	// OwnerKnown is true once the host was asked about the token, even if
+	// it could not tell (Owner ""); NeverExpires is its answer that the
+	// token never expires. (The small fields come first: tokens are
+	// copied by value all along the decision.)
+	OwnerKnown, NeverExpires bool
+	Fingerprint              tokenclass.Fingerprint
 	// Owner is the lowercase login of the token's owner learned from the
-	// host, used when the feed's record does not name it. OwnerKnown is
-	// true once the host was asked, even if it could not tell (Owner "").
-	Owner      string
-	OwnerKnown bool
-	// ExpiresAt (Unix seconds) or NeverExpires is the expiry the host
-	// gave when asked about the token (GET /user's
-	// GitHub-Authentication-Token-Expiration header; none: never). They
-	// count once OwnerKnown: one question tells both.
-	ExpiresAt    int64
-	NeverExpires bool
+	// host, used when the feed's record does not name it.
+	Owner string
+	// ExpiresAt (Unix seconds) is the expiry the host gave when asked
+	// about the token (GET /user's GitHub-Authentication-Token-Expiration
+	// header; none: NeverExpires). It counts once OwnerKnown: one question
+	// tells both.
+	ExpiresAt int64
 	// Now is the decision's clock (Unix seconds), for lifetimes known only
 	// by their expiry. The caller sets it, so tests control time.
 	Now int64
@@ -155,23 +157,24 @@ func Reasons() []Reason {
 type Decision struct {
 	Outcome Outcome
 	Reason  Reason
-	// Subject names whose rule decided: an organization login, or the
-	// enterprise slug (empty when the feed names none).
-	Subject string
 	// Class is the token class the decision was about; messages name it.
 	Class tokenclass.Class
-	// FeedVersion is the version of the policy that decided, 0 without one.
-	FeedVersion int64
-	// Detail names what could not be resolved, for an undetermined target.
-	Detail string
 	// ByEnterprise says the enterprise's rule decided (an IP allow list or
 	// a lifetime limit of the enterprise's rather than the organization's).
 	ByEnterprise bool
 	// LimitDays is the lifetime limit a token exceeded; Host and TokenID
-	// make the settings URL its message names.
-	LimitDays int
-	Host      string
-	TokenID   string
+	// make the settings URL its message names. (The small fields come
+	// first: decisions are copied by value all along the decision.)
+	LimitDays uint16
+	// Subject names whose rule decided: an organization login, or the
+	// enterprise slug (empty when the feed names none).
+	Subject string
+	// FeedVersion is the version of the policy that decided, 0 without one.
+	FeedVersion int64
+	// Detail names what could not be resolved, for an undetermined target.
+	Detail  string
+	Host    string
+	TokenID string
 }
 
 // LookupFailed is the decision when a lookup the policy needs failed.
@@ -444,10 +447,10 @@ func (p *Policy) lifetime(d Decision, tok Token, o *Organization) Decision {
 	}
 	switch {
 	case over(entLimit):
-		d.ByEnterprise, d.LimitDays = true, entLimit
+		d.ByEnterprise, d.LimitDays = true, uint16(entLimit)
 		d = d.with(Deny, ReasonLifetimeExceeded, p.enterpriseName(d.Subject))
 	case over(orgLimit):
-		d.LimitDays = orgLimit
+		d.LimitDays = uint16(orgLimit)
 		d = d.with(Deny, ReasonLifetimeExceeded, d.Subject)
 	default:
 		return d

@@ -72,7 +72,7 @@ func (d Decision) Message() string {
 			url += "/" + d.TokenID
 		}
 		return "The '" + d.Subject + "' " + d.level() + " forbids access via " + kind + " if the token's lifetime is greater than " +
-			strconv.Itoa(d.LimitDays) + " days. Please adjust your token's lifetime at the following URL: " + url
+			strconv.Itoa(int(d.LimitDays)) + " days. Please adjust your token's lifetime at the following URL: " + url
 	case ReasonNoFeed:
 		return "The personal access token policy has not been loaded yet. Please try again later."
 	case ReasonLookupFailed:
