@@ -171,6 +171,14 @@ func TestFilter(t *testing.T) {
 		{"the host's errors about the gateway's fields are not the client's",
 			query(`{ repository(owner: "ghost-owner", name: "x") { name } }`),
 			`{"data":{"repository":null}}`, ""},
+		// A ref's target is a GitObject, an interface that says its own
+		// repository: a public repository's head commit stays readable
+		// although the client names no concrete type, and a restricted
+		// repository's goes with it.
+		{"a commit through the GitObject interface",
+			query(`{ a: repository(owner: "octo-org", name: "public") { defaultBranchRef { target { oid } } } b: repository(owner: "carol", name: "fork") { parent { defaultBranchRef { target { oid } } } } }`),
+			`{"data":{"a":{"defaultBranchRef":{"target":{"oid":"6310bb56700dcd4e8300fd1c69c44a3dc7e21a44"}}},"b":{"parent":null}},"errors":[{"type":"FORBIDDEN","path":["b","parent"],"extensions":{"saml_failure":false},"message":"` + "`octo-org`" + ` forbids access via a personal access token (classic). Please use a GitHub App, OAuth App, or a personal access token with fine-grained permissions."}]}`,
+			"octo-org"},
 		{"a team goes with its organization",
 			query(`{ organization(login: "open-org") { login } viewer { login } }`),
 			`{"data":{"organization":{"login":"open-org"},"viewer":{"login":"carol"}}}`, ""},

@@ -79,10 +79,13 @@ var viaFields = []struct{ field, typ string }{
 // forwarded document names no type the host may lack.
 var core = []string{"Repository", "Organization", "Enterprise", "Issue", "PullRequest", "Team"}
 
-// repositoryNode is the interface of the objects that live in a
-// repository: one fragment on it gets the repository of every one of
-// them, at positions (node, search) that may hold any.
-const repositoryNode = "RepositoryNode"
+// ownerInterfaces are the interfaces of objects that live in a
+// repository and say so themselves (`repository: Repository!`):
+// RepositoryNode (issues, comments, discussions, …) and GitObject
+// (commits, trees, blobs, tags). One fragment on each gets the repository
+// of every such object at a position (node, search, a ref's target) that
+// may hold any of them; both exist on every GitHub Enterprise Server.
+var ownerInterfaces = []string{"RepositoryNode", "GitObject"}
 
 // schemaRules is the schema with its rules and the facts' selections.
 type schemaRules struct {

@@ -206,7 +206,8 @@ func (in *injector) abstract(f *ast.Field, def *ast.Definition) ast.SelectionSet
 	named := map[string]bool{}
 	in.conditions(f.SelectionSet, named, map[string]bool{}, 0)
 	var out ast.SelectionSet
-	governed, nodes := false, false
+	governed := false
+	owned := map[string]bool{} // ownerInterfaces some possible type implements
 	for _, p := range possible {
 		if in.sr.rule(p) == nil {
 			continue
@@ -215,22 +216,25 @@ func (in *injector) abstract(f *ast.Field, def *ast.Definition) ast.SelectionSet
 		if slices.Contains(core, p) || named[p] {
 			out = append(out, &ast.InlineFragment{TypeCondition: p, SelectionSet: in.sr.factsOf(p)})
 		}
-		if in.implements(p, repositoryNode) {
-			nodes = true
+		for _, iface := range ownerInterfaces {
+			if in.implements(p, iface) {
+				owned[iface] = true
+			}
 		}
 	}
 	if !governed {
 		return nil
 	}
-	if nodes {
-		rn := in.sr.schema.Types[repositoryNode]
-		if fd := rn.Fields.ForName("repository"); fd != nil {
-			repo := &ast.Field{Alias: viaAlias(fd), Name: "repository", SelectionSet: in.sr.factsOf("Repository")}
-			if def.Name == repositoryNode {
-				out = append(out, repo)
-			} else {
-				out = append(out, &ast.InlineFragment{TypeCondition: repositoryNode, SelectionSet: ast.SelectionSet{repo}})
-			}
+	for _, iface := range ownerInterfaces {
+		if !owned[iface] {
+			continue
+		}
+		fd := in.sr.schema.Types[iface].Fields.ForName("repository")
+		repo := &ast.Field{Alias: viaAlias(fd), Name: "repository", SelectionSet: in.sr.factsOf("Repository")}
+		if def.Name == iface {
+			out = append(out, repo)
+		} else {
+			out = append(out, &ast.InlineFragment{TypeCondition: iface, SelectionSet: ast.SelectionSet{repo}})
 		}
 	}
 	return append(ast.SelectionSet{&ast.Field{Alias: aliasType, Name: "__typename"}}, out...)

@@ -29,6 +29,7 @@ var documents = map[string]string{
 	"projects":                               `{ viewer { projectsV2(first: 2) { nodes { title owner { ... on Organization { login } } } } } }`,
 	"a mutation payload":                     `mutation($id: ID!) { addStar(input: {starrableId: $id}) { starrable { ... on Repository { name } } } }`,
 	"enterprise":                             `{ enterprise(slug: "e") { name organizations(first: 1) { nodes { login } } } }`,
+	"a ref's target (GitObject)":             `{ repository(owner: "a", name: "b") { defaultBranchRef { target { oid ... on Commit { message } } } } }`,
 	"skip and include":                       `query($s: Boolean!) { viewer { repositories(first: 1) @skip(if: $s) { nodes { name } } } }`,
 }
 

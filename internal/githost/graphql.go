@@ -1579,6 +1579,29 @@ func (g gqlRef) resolve(_ *execution, name string, _ map[string]any) any {
 		return "refs/heads/"
 	case "repository":
 		return gqlRepo{g.repo}
+	case "target":
+		return gqlCommit{repo: g.repo}
+	}
+	return noData
+}
+
+// gqlCommit is a branch's head commit (a GitObject).
+type gqlCommit struct{ repo *gqlRepoRow }
+
+func (gqlCommit) typeName() string { return "Commit" }
+
+func (c gqlCommit) resolve(_ *execution, name string, _ map[string]any) any {
+	switch name {
+	case "oid", "abbreviatedOid":
+		oid := SHA(c.repo.fullName())[:40]
+		if name == "abbreviatedOid" {
+			return oid[:7]
+		}
+		return oid
+	case "message", "messageHeadline":
+		return "initial"
+	case "repository":
+		return gqlRepo{c.repo}
 	}
 	return noData
 }

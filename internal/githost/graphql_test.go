@@ -296,7 +296,7 @@ func TestGraphQLExecutes(t *testing.T) {
 			name:  "fields the model leaves out take their type's default",
 			query: `{ rateLimit { limit resetAt } repository(owner: "octo-org", name: "public") { createdAt isArchived homepageUrl primaryLanguage { name } watchers(first: 1) { totalCount nodes { login } } defaultBranchRef { name target { oid } } licenseInfo { name } } }`,
 			want: `{"data":{"rateLimit":{"limit":5000,"resetAt":"2026-01-01T00:00:00Z"},"repository":{"createdAt":"2026-01-01T00:00:00Z","isArchived":false,"homepageUrl":null,"primaryLanguage":null,
-				"watchers":{"totalCount":0,"nodes":[]},"defaultBranchRef":{"name":"main","target":null},"licenseInfo":null}}}`,
+				"watchers":{"totalCount":0,"nodes":[]},"defaultBranchRef":{"name":"main","target":{"oid":"6310bb56700dcd4e8300fd1c69c44a3dc7e21a44"}},"licenseInfo":null}}}`,
 		},
 		{
 			name:  "introspection",
