@@ -66,6 +66,21 @@ type Filter struct {
 	owners    []string
 	byReason  [enforce.NumReasons]int
 	decisions map[string]Verdict
+	locators  map[*Plan]*locator
+}
+
+// locatorFor is the plan's locator, kept for the whole answer (a batch
+// may repeat a plan's operation).
+func (f *Filter) locatorFor(p *Plan) *locator {
+	if l, ok := f.locators[p]; ok {
+		return l
+	}
+	if f.locators == nil {
+		f.locators = map[*Plan]*locator{}
+	}
+	l := &locator{plan: p}
+	f.locators[p] = l
+	return l
 }
 
 // Removed reports how many objects the check nulled and whose they were
@@ -191,11 +206,12 @@ func (f *Filter) response(v *fastjson.Value, plan *Plan) error {
 	}
 	// The host's errors locate their fields in the document it ran, which
 	// is not the client's: point them at the client's own.
+	loc := f.locatorFor(plan)
 	for _, e := range errs.GetArray() {
 		if e.Get("locations") == nil || e.Get("path") == nil {
 			continue
 		}
-		if pos := plan.locate(e.GetArray("path")); pos != nil {
+		if pos := loc.locate(e.GetArray("path")); pos != nil {
 			loc := f.arena.NewObject()
 			loc.Set("line", f.arena.NewNumberInt(pos.Line))
 			loc.Set("column", f.arena.NewNumberInt(pos.Column))
@@ -561,56 +577,83 @@ func ours(v *fastjson.Value) bool {
 	return false
 }
 
-// locate finds where in the client's document the field at an answer's
+// locator finds where in the client's document the field at an answer's
 // path is. Fragments are searched whatever their type condition: the
-// position is for people to read, and the first field that the path's
-// keys lead to is close enough.
-func (p *Plan) locate(path []*fastjson.Value) *ast.Position {
-	sets := []ast.SelectionSet{p.op.SelectionSet}
-	var pos *ast.Position
+// position is for people to read, and the first field the path's keys
+// lead to is close enough. Each selection's fields are indexed by response
+// key once, so thousands of errors cost one walk of the document, not one
+// each.
+type locator struct {
+	plan  *Plan
+	index map[*ast.Field]map[string][]*ast.Field // by the parent field; nil: the operation
+	steps int                                    // selections walked, for the tests
+}
+
+func (l *locator) locate(path []*fastjson.Value) *ast.Position {
+	var parents []*ast.Field
 	for _, seg := range path {
 		key, err := seg.StringBytes()
 		if err != nil {
 			continue // a list index
 		}
-		var next []ast.SelectionSet
-		pos = nil
-		seen := map[string]bool{}
-		var find func(set ast.SelectionSet, depth int)
-		find = func(set ast.SelectionSet, depth int) {
-			if depth > maxDepth {
-				return
-			}
-			for _, sel := range set {
-				switch s := sel.(type) {
-				case *ast.Field:
-					k := s.Alias
-					if k == "" {
-						k = s.Name
-					}
-					if k == string(key) {
-						if pos == nil {
-							pos = s.Position
-						}
-						next = append(next, s.SelectionSet)
-					}
-				case *ast.InlineFragment:
-					find(s.SelectionSet, depth+1)
-				case *ast.FragmentSpread:
-					if def := p.fragment(s.Name); def != nil && !seen[s.Name] {
-						seen[s.Name] = true
-						find(def.SelectionSet, depth+1)
-					}
+		fields := l.children(parents)[string(key)]
+		if len(fields) == 0 {
+			return nil
+		}
+		parents = fields
+	}
+	if len(parents) == 0 {
+		return nil
+	}
+	return parents[0].Position
+}
+
+// children indexes the fields below parents (merged under one response
+// key, so the first names them all) by their response keys.
+func (l *locator) children(parents []*ast.Field) map[string][]*ast.Field {
+	var key *ast.Field
+	sets := []ast.SelectionSet{l.plan.op.SelectionSet}
+	if len(parents) > 0 {
+		key, sets = parents[0], nil
+		for _, f := range parents {
+			sets = append(sets, f.SelectionSet)
+		}
+	}
+	if m, ok := l.index[key]; ok {
+		return m
+	}
+	m := map[string][]*ast.Field{}
+	seen := map[string]bool{}
+	var walk func(set ast.SelectionSet, depth int)
+	walk = func(set ast.SelectionSet, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		for _, sel := range set {
+			l.steps++
+			switch s := sel.(type) {
+			case *ast.Field:
+				k := s.Alias
+				if k == "" {
+					k = s.Name
+				}
+				m[k] = append(m[k], s)
+			case *ast.InlineFragment:
+				walk(s.SelectionSet, depth+1)
+			case *ast.FragmentSpread:
+				if def := l.plan.fragment(s.Name); def != nil && !seen[s.Name] {
+					seen[s.Name] = true
+					walk(def.SelectionSet, depth+1)
 				}
 			}
 		}
-		for _, set := range sets {
-			find(set, 0)
-		}
-		if pos == nil {
-			return nil
-		}
-		sets = next
 	}
-	return pos
+	for _, set := range sets {
+		walk(set, 0)
+	}
+	if l.index == nil {
+		l.index = map[*ast.Field]map[string][]*ast.Field{}
+	}
+	l.index[key] = m
+	return m
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -313,5 +314,44 @@ func TestGzipAnswer(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), `{"data":{"viewer":{"organizations":{"nodes":[null]}}},"errors":[{"type":"FORBIDDEN"`) || h.Get("Content-Encoding") != "" {
 		t.Errorf("%s (Content-Encoding %q)", out.String(), h.Get("Content-Encoding"))
+	}
+}
+
+// TestErrorLocationsBounded: the attacker sends 3,000 aliased lookups of
+// users that do not exist, next to one repository so that the answer is
+// checked. The host answers 3,000 NOT_FOUND errors, and mapping each one
+// back to the client's document walked the document once per error (nine
+// million steps). The document is now indexed once: every error is still
+// located, at a cost linear in the document.
+func TestErrorLocationsBounded(t *testing.T) {
+	h := newHost(t)
+	const n = 3000
+	var b strings.Builder
+	b.WriteString(`{ repository(owner: "octo-org", name: "public") { name } `)
+	for i := range n {
+		fmt.Fprintf(&b, "u%d: user(login: \"nobody-%d\") { login } ", i, i)
+	}
+	b.WriteString("}")
+	got, _, f, err := run(t, h, query(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := fastjson.MustParse(got)
+	errs := v.GetArray("errors")
+	if len(errs) != n {
+		t.Fatalf("%d errors, want %d", len(errs), n)
+	}
+	for i, e := range errs {
+		// u17 is on the document's first line, after 17 others.
+		if e.GetInt("locations", "0", "line") != 1 || e.GetInt("locations", "0", "column") <= 0 {
+			t.Fatalf("error %d: %s", i, e)
+		}
+	}
+	steps := 0
+	for _, l := range f.locators {
+		steps += l.steps
+	}
+	if steps > 2*(n+1) {
+		t.Errorf("%d selections walked to place %d errors in a document of %d fields", steps, n, n+1)
 	}
 }
