@@ -191,29 +191,81 @@ var (
 	parsers   fastjson.ParserPool
 )
 
-// object copies a search-like answer member by member, filtering its
-// element array. incomplete_results is written after the elements, true
-// when one was removed: GitHub's order puts it first, but it can only be
-// known at the end.
-func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w io.Writer) error {
-	if err := fr.expect('{'); err != nil {
-		return err
-	}
+// objectOut writes a search-like answer's object as its members come,
+// in either reading: the list filtered, every other member as it came, and
+// incomplete_results kept for the end, where it is true once an element
+// was removed (GitHub's order puts it first, but it is known only at the
+// end).
+type objectOut struct {
+	w              io.Writer
+	f              *Filter
+	list           string
+	first, sawList bool
+	incomplete     []byte
+}
+
+// Kinds of a search answer's members.
+const (
+	otherMember = iota
+	listMember
+	incompleteMember
+)
+
+func (f *Filter) objectOut(w io.Writer) *objectOut {
 	list := "items"
 	if f.Route.Container == Repositories {
 		list = "repositories"
 	}
 	io.WriteString(w, "{")
-	first, sawList := true, false
-	var incomplete []byte
-	member := func(key []byte) {
-		if !first {
-			io.WriteString(w, ",")
-		}
-		first = false
-		w.Write(key)
-		io.WriteString(w, ":")
+	return &objectOut{w: w, f: f, list: list, first: true}
+}
+
+// kind says what the member of this (unescaped) name is.
+func (o *objectOut) kind(name []byte) int {
+	switch {
+	case string(name) == o.list:
+		o.sawList = true
+		return listMember
+	case string(name) == "incomplete_results" && o.f.Route.Container == Items:
+		return incompleteMember
 	}
+	return otherMember
+}
+
+// member writes a member's name, quoted.
+func (o *objectOut) member(quoted []byte) {
+	if !o.first {
+		io.WriteString(o.w, ",")
+	}
+	o.first = false
+	o.w.Write(quoted)
+	io.WriteString(o.w, ":")
+}
+
+// close writes incomplete_results and ends the object.
+func (o *objectOut) close() error {
+	if !o.sawList {
+		return fmt.Errorf("no %q in the answer", o.list)
+	}
+	if o.f.Route.Container == Items && (o.incomplete != nil || o.f.removed > 0) {
+		o.member([]byte(`"incomplete_results"`))
+		if o.f.removed > 0 {
+			io.WriteString(o.w, "true")
+		} else {
+			o.w.Write(o.incomplete)
+		}
+	}
+	_, err := io.WriteString(o.w, "}")
+	return err
+}
+
+// object copies a streamed search-like answer member by member, filtering
+// its element array.
+func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w io.Writer) error {
+	if err := fr.expect('{'); err != nil {
+		return err
+	}
+	out := f.objectOut(w)
 	for i := 0; ; i++ {
 		c, err := fr.peek()
 		if err != nil {
@@ -240,51 +292,35 @@ func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w i
 		if err != nil {
 			return errors.New("a member's name is not a string")
 		}
+		// name lies in the parser's memory, which the value's parse
+		// reuses: what it is, is settled now.
+		kind := out.kind(name)
 		key := bytes.Clone(raw)
 		if err := fr.expect(':'); err != nil {
 			return err
 		}
-		switch {
-		case string(name) == list:
-			member(key)
+		if kind == listMember {
+			out.member(key)
 			if err := f.array(ctx, &streamed{fr: fr, parser: p}, w); err != nil {
 				return err
 			}
-			sawList = true
-		case string(name) == "incomplete_results" && f.Route.Container == Items:
-			v, err := fr.value()
-			if err != nil {
-				return err
-			}
-			if _, err := fr.parse(p, v); err != nil {
-				return err
-			}
-			incomplete = bytes.Clone(v)
-		default:
-			v, err := fr.value()
-			if err != nil {
-				return err
-			}
-			if _, err := fr.parse(p, v); err != nil {
-				return err
-			}
-			member(key)
-			w.Write(v)
+			continue
 		}
-	}
-	if !sawList {
-		return fmt.Errorf("no %q in the answer", list)
-	}
-	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
-		member([]byte(`"incomplete_results"`))
-		if f.removed > 0 {
-			io.WriteString(w, "true")
-		} else {
-			w.Write(incomplete)
+		v, err := fr.value()
+		if err != nil {
+			return err
 		}
+		if _, err := fr.parse(p, v); err != nil {
+			return err
+		}
+		if kind == incompleteMember {
+			out.incomplete = bytes.Clone(v)
+			continue
+		}
+		out.member(key)
+		w.Write(v)
 	}
-	io.WriteString(w, "}")
-	return nil
+	return out.close()
 }
 
 // whole filters an answer held whole: parsed at once, the list's
@@ -306,62 +342,36 @@ func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io
 	if err != nil {
 		return errors.New("not a JSON object")
 	}
-	list := "items"
-	if f.Route.Container == Repositories {
-		list = "repositories"
-	}
-	io.WriteString(w, "{")
-	var out []byte
-	first, sawList := true, false
-	var incomplete []byte
-	member := func(key []byte) {
-		if !first {
-			io.WriteString(w, ",")
-		}
-		first = false
-		out, _ = jsontext.AppendQuote(out[:0], string(key))
-		w.Write(out)
-		io.WriteString(w, ":")
-	}
+	out := f.objectOut(w)
+	var buf []byte
 	var verr error
 	o.Visit(func(key []byte, m *fastjson.Value) {
 		if verr != nil {
 			return
 		}
-		switch {
-		case string(key) == list:
+		kind := out.kind(key)
+		if kind == incompleteMember {
+			out.incomplete = m.MarshalTo(nil)
+			return
+		}
+		buf, _ = jsontext.AppendQuote(buf[:0], string(key))
+		out.member(buf)
+		if kind == listMember {
 			items, err := m.Array()
 			if err != nil {
 				verr = errors.New("the list is not a JSON array")
 				return
 			}
-			member(key)
 			verr = f.array(ctx, &parsed{items: items}, w)
-			sawList = true
-		case string(key) == "incomplete_results" && f.Route.Container == Items:
-			incomplete = m.MarshalTo(nil)
-		default:
-			member(key)
-			out = m.MarshalTo(out[:0])
-			w.Write(out)
+			return
 		}
+		buf = m.MarshalTo(buf[:0])
+		w.Write(buf)
 	})
 	if verr != nil {
 		return verr
 	}
-	if !sawList {
-		return fmt.Errorf("no %q in the answer", list)
-	}
-	if f.Route.Container == Items && (incomplete != nil || f.removed > 0) {
-		member([]byte("incomplete_results"))
-		if f.removed > 0 {
-			io.WriteString(w, "true")
-		} else {
-			w.Write(incomplete)
-		}
-	}
-	io.WriteString(w, "}")
-	return nil
+	return out.close()
 }
 
 // noEOF turns the end of the answer inside a value into an error.
