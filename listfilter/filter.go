@@ -336,7 +336,7 @@ func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io
 		if err != nil {
 			return errors.New("not a JSON array")
 		}
-		return f.array(ctx, &parsed{items: items}, w)
+		return f.array(ctx, newParsed(fr.buf, v, items), w)
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -362,7 +362,7 @@ func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io
 				verr = errors.New("the list is not a JSON array")
 				return
 			}
-			verr = f.array(ctx, &parsed{items: items}, w)
+			verr = f.array(ctx, newParsed(fr.buf, v, items), w)
 			return
 		}
 		buf = m.MarshalTo(buf[:0])
@@ -547,11 +547,22 @@ func (s *streamed) next() ([]byte, *fastjson.Value, error) {
 }
 
 // parsed are the elements of a list parsed whole with the answer (a held
-// one): each goes out as it was parsed, before anything unescapes it, so
-// its bytes are the upstream's without white space between tokens.
+// one). Each goes out as the upstream's bytes where spans found them;
+// otherwise it is marshalled as it was parsed, before anything unescapes
+// it, so its bytes are the upstream's without white space between tokens.
 type parsed struct {
 	items   []*fastjson.Value
+	held    []byte
+	spans   [][2]int
 	scratch []byte
+}
+
+func newParsed(held []byte, top *fastjson.Value, items []*fastjson.Value) *parsed {
+	s := &parsed{items: items, held: held}
+	if sp, ok := spans(held, top, items, nil); ok {
+		s.spans = sp
+	}
+	return s
 }
 
 func (s *parsed) next() ([]byte, *fastjson.Value, error) {
@@ -560,11 +571,18 @@ func (s *parsed) next() ([]byte, *fastjson.Value, error) {
 	}
 	el := s.items[0]
 	s.items = s.items[1:]
-	s.scratch = el.MarshalTo(s.scratch[:0])
-	if len(s.scratch) > MaxElement {
+	var b []byte
+	if s.spans != nil {
+		b = s.held[s.spans[0][0]:s.spans[0][1]]
+		s.spans = s.spans[1:]
+	} else {
+		s.scratch = el.MarshalTo(s.scratch[:0])
+		b = s.scratch
+	}
+	if len(b) > MaxElement {
 		return nil, nil, ErrElementTooBig
 	}
-	return s.scratch, el, nil
+	return b, el, nil
 }
 
 // closed is a done channel for elements decided at once.
@@ -573,10 +591,14 @@ var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c
 // settled reports whether every name can be decided without a lookup:
 // the element carries its facts, or this answer decided the name before.
 func (f *Filter) settled(names []named) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, n := range names {
-		if _, ok := f.decisions[decisionKey(n)]; !ok && !n.res.Known && n.target.Scope == target.Repository {
+		if n.res.Known || n.target.Scope != target.Repository {
+			continue
+		}
+		f.mu.Lock()
+		_, ok := f.decisions[decisionKey(n)]
+		f.mu.Unlock()
+		if !ok {
 			return false
 		}
 	}

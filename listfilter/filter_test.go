@@ -96,6 +96,15 @@ var mixed = []string{
 
 func list(els ...string) string { return "[" + strings.Join(els, ",") + "]" }
 
+// pretty is an element as indented JSON.
+func pretty(el string) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(el), "    ", "  "); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
 func header(extra ...string) http.Header {
 	h := http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Etag": {`"e"`},
 		"Last-Modified": {"Tue, 01 Dec 2026 10:00:00 GMT"}, "Link": {`<…?page=2>; rel="next"`}}
@@ -196,6 +205,13 @@ func TestFilter(t *testing.T) {
 				`{"description":"\\\"]}[{,\\","full_name":"bob/x","owner":{"login":"bob","type":"User"},"private":true}` + " ] } \n",
 			want:    `{"total_count":2,"items":[{"description":"\\\"]}[{,\\","full_name":"bob/x","owner":{"login":"bob","type":"User"},"private":true}],"incomplete_results":true}`,
 			removed: 1, owners: "partial-results; organizations=octo-org"},
+		{name: "white space inside elements, no escapes: the upstream's bytes", route: "/search/repositories",
+			body:    "{\n  \"total_count\": 2,\n  \"items\": [\n    " + pretty(mixed[0]) + ",\n\t" + pretty(mixed[4]) + "\n  ],\n  \"incomplete_results\": false\n}\n",
+			want:    `{"total_count":2,"items":[` + pretty(mixed[4]) + `],"incomplete_results":true}`,
+			removed: 1, owners: "partial-results; organizations=octo-org"},
+		{name: "white space inside the elements of a list", route: "/user/repos",
+			body: "\n[ " + pretty(mixed[4]) + " ,\r\n" + pretty(mixed[0]) + "\t,\n" + pretty(mixed[3]) + " ]\n",
+			want: list(pretty(mixed[4]), pretty(mixed[3])), removed: 1, owners: "partial-results; organizations=octo-org"},
 		{name: "a number ends at the object's end", route: "/search/repositories",
 			body: `{"items":` + list(mixed[4]) + `,"total_count":1}`, want: `{"items":` + list(mixed[4]) + `,"total_count":1}`},
 		{name: "elements without a comma", route: "/user/repos", body: "[" + mixed[4] + mixed[4] + "]", err: ErrNotJSON},
