@@ -43,7 +43,7 @@ func TestRepoFacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, ok := repoFacts(v)
+			n, ok := repoObject(v)
 			if ok != tc.ok {
 				t.Fatalf("ok %v", ok)
 			}

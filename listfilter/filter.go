@@ -164,7 +164,7 @@ func (f *Filter) filter(ctx context.Context, body io.Reader, w io.Writer) error 
 			return nil
 		}
 	case f.Route.Container == Array:
-		err = f.array(ctx, &streamed{fr: fr, parser: p}, w)
+		err = f.array(ctx, &streamed{fr: fr, parser: p, kind: f.Route.Kind}, w)
 	default:
 		err = f.object(ctx, fr, p, w)
 	}
@@ -301,7 +301,7 @@ func (f *Filter) object(ctx context.Context, fr *frames, p *fastjson.Parser, w i
 		}
 		if kind == listMember {
 			out.member(key)
-			if err := f.array(ctx, &streamed{fr: fr, parser: p}, w); err != nil {
+			if err := f.array(ctx, &streamed{fr: fr, parser: p, kind: f.Route.Kind}, w); err != nil {
 				return err
 			}
 			continue
@@ -336,7 +336,7 @@ func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io
 		if err != nil {
 			return errors.New("not a JSON array")
 		}
-		return f.array(ctx, newParsed(fr.buf, v, items), w)
+		return f.array(ctx, newParsed(fr.buf, v, items, f.Route.Kind), w)
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -362,7 +362,7 @@ func (f *Filter) whole(ctx context.Context, fr *frames, p *fastjson.Parser, w io
 				verr = errors.New("the list is not a JSON array")
 				return
 			}
-			verr = f.array(ctx, newParsed(fr.buf, v, items), w)
+			verr = f.array(ctx, newParsed(fr.buf, v, items, f.Route.Kind), w)
 			return
 		}
 		buf = m.MarshalTo(buf[:0])
@@ -449,15 +449,16 @@ func (f *Filter) array(ctx context.Context, src elements, w io.Writer) error {
 	// No lookup outlives the answer, even one cut short by an error.
 	var inFlight sync.WaitGroup
 	defer inFlight.Wait()
+	var m members
 	for {
-		v, el, err := src.next()
+		v, err := src.next(&m)
 		if err != nil {
 			return err
 		}
-		if el == nil {
+		if v == nil {
 			break
 		}
-		names, ok := namesOf(f.Route.Kind, el)
+		names, ok := namesOf(f.Route.Kind, &m)
 		p := &pending{}
 		if !ok {
 			// What cannot be checked is not shown.
@@ -501,11 +502,10 @@ func (f *Filter) array(ctx context.Context, src elements, w io.Writer) error {
 }
 
 // elements gives the elements of an answer's list, one at a time: each
-// one's bytes as they go out (valid until the next call) and its parsed
-// value, which only then may be read (reading unescapes in place). A nil
-// value ends the list.
+// one's bytes as they go out (valid until the next call; nil ends the
+// list), and in m the members its route reads.
 type elements interface {
-	next() ([]byte, *fastjson.Value, error)
+	next(m *members) ([]byte, error)
 }
 
 // streamed are the elements of a list as they arrive: each cut from the
@@ -513,76 +513,102 @@ type elements interface {
 type streamed struct {
 	fr      *frames
 	parser  *fastjson.Parser
+	kind    Kind
 	started bool
 	n       int
 }
 
-func (s *streamed) next() ([]byte, *fastjson.Value, error) {
+func (s *streamed) next(m *members) ([]byte, error) {
 	if !s.started {
 		s.started = true
 		if err := s.fr.expect('['); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	c, err := s.fr.peek()
 	if err != nil {
-		return nil, nil, noEOF(err)
+		return nil, noEOF(err)
 	}
 	if c == ']' {
 		s.fr.pos++
-		return nil, nil, nil
+		return nil, nil
 	}
 	if s.n > 0 {
 		if err := s.fr.expect(','); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	s.n++
 	v, err := s.fr.value()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	el, err := s.fr.parse(s.parser, v)
-	return v, el, err
+	if err != nil {
+		return nil, err
+	}
+	m.read(s.kind, el)
+	return v, nil
 }
 
 // parsed are the elements of a list parsed whole with the answer (a held
-// one). Each goes out as the upstream's bytes where spans found them;
-// otherwise it is marshalled as it was parsed, before anything unescapes
-// it, so its bytes are the upstream's without white space between tokens.
+// one). In an answer without a backslash, every element's members are
+// read up front, in the one pass over them that also finds where spans
+// places it, and a placed element goes out as the upstream's bytes.
+// Otherwise each element is marshalled as it was parsed, before its
+// members are read (reading unescapes in place), so its bytes are the
+// upstream's without white space between tokens.
 type parsed struct {
 	items   []*fastjson.Value
+	kind    Kind
 	held    []byte
-	spans   [][2]int
+	read    []members // when read up front
+	spans   [][2]int  // where read up front: each element's, {0, 0} if not placed
 	scratch []byte
 }
 
-func newParsed(held []byte, top *fastjson.Value, items []*fastjson.Value) *parsed {
-	s := &parsed{items: items, held: held}
-	if sp, ok := spans(held, top, items, nil); ok {
-		s.spans = sp
+func newParsed(held []byte, top *fastjson.Value, items []*fastjson.Value, kind Kind) *parsed {
+	s := &parsed{items: items, kind: kind, held: held}
+	if len(items) == 0 || bytes.IndexByte(held, '\\') >= 0 {
+		return s
 	}
+	s.read = make([]members, len(items))
+	firsts := make([][]byte, len(items))
+	for i, el := range items {
+		firsts[i] = s.read[i].read(kind, el)
+	}
+	s.spans = spans(held, top, firsts, make([][2]int, 0, len(items)))
 	return s
 }
 
-func (s *parsed) next() ([]byte, *fastjson.Value, error) {
+func (s *parsed) next(m *members) ([]byte, error) {
 	if len(s.items) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	el := s.items[0]
 	s.items = s.items[1:]
-	var b []byte
-	if s.spans != nil {
-		b = s.held[s.spans[0][0]:s.spans[0][1]]
-		s.spans = s.spans[1:]
-	} else {
+	if s.read == nil {
 		s.scratch = el.MarshalTo(s.scratch[:0])
-		b = s.scratch
+		m.read(s.kind, el)
+		return s.scratch, s.bound(s.scratch)
 	}
+	*m, s.read = s.read[0], s.read[1:]
+	sp := s.spans[0]
+	s.spans = s.spans[1:]
+	if sp[1] > 0 {
+		return s.held[sp[0]:sp[1]], s.bound(s.held[sp[0]:sp[1]])
+	}
+	// Not placed: in an answer without escapes, marshalling after reading
+	// gives the same bytes.
+	s.scratch = el.MarshalTo(s.scratch[:0])
+	return s.scratch, s.bound(s.scratch)
+}
+
+func (s *parsed) bound(b []byte) error {
 	if len(b) > MaxElement {
-		return nil, nil, ErrElementTooBig
+		return ErrElementTooBig
 	}
-	return b, el, nil
+	return nil
 }
 
 // closed is a done channel for elements decided at once.
@@ -654,224 +680,6 @@ func (f *Filter) remove(owner string, r enforce.Reason) {
 	if owner != "" {
 		f.owners = append(f.owners, strings.ToLower(owner))
 	}
-}
-
-// named is one thing an element names, with the facts the element gives.
-type named struct {
-	target target.Target
-	res    target.Resource
-}
-
-// repoFacts reads what a repository object of GitHub's says about its
-// owner and visibility: full_name (or owner.login and name), owner.type,
-// visibility, else private. Minimal repository objects (search/code,
-// notifications) have "private" but no "visibility"; an internal
-// repository is private. The facts count only when both the owner's type
-// and the visibility are given; otherwise they are looked up.
-func repoFacts(v *fastjson.Value) (named, bool) {
-	var m [5]*fastjson.Value
-	if !pick(v, m[:], repoMembers) {
-		return named{}, false
-	}
-	var o [2]*fastjson.Value
-	if m[2] != nil && !pick(m[2], o[:], ownerMembers) {
-		return named{}, false
-	}
-	// Only the names become strings; the rest is compared where it lies.
-	visibility, typ := raw(m[3]), raw(o[1])
-	owner, repo, found := strings.Cut(str(m[0]), "/")
-	if !found {
-		owner, repo = str(o[0]), str(m[1])
-	}
-	if owner == "" || repo == "" || strings.Contains(repo, "/") {
-		return named{}, false
-	}
-	n := named{target: repoTarget(owner, repo)}
-	vis := target.ParseVisibility(string(visibility))
-	if len(visibility) == 0 && m[4] != nil {
-		switch m[4].Type() {
-		case fastjson.TypeTrue:
-			vis = target.VisibilityPrivate
-		case fastjson.TypeFalse:
-			vis = target.VisibilityPublic
-		}
-	}
-	var ot target.OwnerType
-	switch string(typ) {
-	case "Organization":
-		ot = target.OwnerOrganization
-	case "User", "Bot":
-		ot = target.OwnerUser
-	}
-	if vis != target.VisibilityUnknown && ot != target.OwnerUnknown {
-		n.res = target.Resource{Known: true, OwnerLogin: owner, OwnerType: ot, Visibility: vis}
-	}
-	return n, true
-}
-
-// pick finds the top-level members of the object v that which numbers
-// (names unescaped, as any client reads them) and puts them in out. It
-// reports false when v is not an object or names one of them twice:
-// clients differ on which one counts.
-func pick(v *fastjson.Value, out []*fastjson.Value, which func(key []byte) int) bool {
-	o, err := v.Object()
-	if err != nil {
-		return false
-	}
-	ok := true
-	o.Visit(func(k []byte, m *fastjson.Value) {
-		if i := which(k); i >= 0 {
-			if out[i] != nil {
-				ok = false
-			}
-			out[i] = m
-		}
-	})
-	return ok
-}
-
-// The members of a repository object and its owner that repoFacts reads.
-func repoMembers(k []byte) int {
-	switch string(k) {
-	case "full_name":
-		return 0
-	case "name":
-		return 1
-	case "owner":
-		return 2
-	case "visibility":
-		return 3
-	case "private":
-		return 4
-	}
-	return -1
-}
-
-func ownerMembers(k []byte) int {
-	switch string(k) {
-	case "login":
-		return 0
-	case "type":
-		return 1
-	}
-	return -1
-}
-
-// member returns the one member key of the object v; nil when v is not an
-// object, has no such member, or has it twice.
-func member(v *fastjson.Value, key string) *fastjson.Value {
-	var m [1]*fastjson.Value
-	if v == nil || !pick(v, m[:], func(k []byte) int {
-		if string(k) == key {
-			return 0
-		}
-		return -1
-	}) {
-		return nil
-	}
-	return m[0]
-}
-
-// raw returns a JSON string value's unescaped bytes, valid until the
-// next parse (nil for anything else).
-func raw(v *fastjson.Value) []byte {
-	if v == nil {
-		return nil
-	}
-	b, err := v.StringBytes()
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-// str returns a JSON string value's text ("" for anything else).
-func str(v *fastjson.Value) string {
-	if v == nil {
-		return ""
-	}
-	b, err := v.StringBytes()
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// ElementTarget is what an element of route's answer names when it names
-// name ("owner/repo" for the routes that list repositories or events, an
-// organization's login for the others), for explaining one element.
-func ElementTarget(route *Route, name string) (target.Target, error) {
-	switch route.Kind {
-	case Org, OrgField:
-		if name == "" || strings.Contains(name, "/") {
-			return target.Target{}, fmt.Errorf("%s lists organizations: name one by its login", route.Pattern)
-		}
-		return orgTarget(name), nil
-	}
-	owner, repo, ok := strings.Cut(name, "/")
-	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
-		return target.Target{}, fmt.Errorf("%s lists repositories: name one as owner/repo", route.Pattern)
-	}
-	return repoTarget(owner, repo), nil
-}
-
-func repoTarget(owner, name string) target.Target {
-	// A GET of the repository: anonymous users read a public one.
-	return target.Target{Scope: target.Repository, Surface: target.REST, Access: target.Read,
-		AnonReadable: true, Owner: owner, Name: name}
-}
-
-func orgTarget(login string) target.Target {
-	// An organization in a list is organization data, not its public
-	// profile: never anonymously readable.
-	return target.Target{Scope: target.Organization, Surface: target.REST, Access: target.Read, Owner: login}
-}
-
-// namesOf reads what one element names. ok is false when it names nothing
-// the route says it should.
-func namesOf(k Kind, v *fastjson.Value) ([]named, bool) {
-	switch k {
-	case Repo:
-		n, ok := repoFacts(v)
-		return []named{n}, ok
-	case RepoField:
-		r := member(v, "repository")
-		if r == nil {
-			return nil, false
-		}
-		n, ok := repoFacts(r)
-		return []named{n}, ok
-	case RepoURL:
-		_, path, ok := strings.Cut(str(member(v, "repository_url")), "/repos/")
-		owner, name, ok2 := strings.Cut(path, "/")
-		if !ok || !ok2 || owner == "" || name == "" || strings.Contains(name, "/") {
-			return nil, false
-		}
-		return []named{{target: repoTarget(owner, name)}}, true
-	case Org:
-		login := str(member(v, "login"))
-		if login == "" {
-			return nil, false
-		}
-		return []named{{target: orgTarget(login)}}, true
-	case OrgField:
-		login := str(member(member(v, "organization"), "login"))
-		if login == "" {
-			return nil, false
-		}
-		return []named{{target: orgTarget(login)}}, true
-	case Event:
-		owner, name, ok := strings.Cut(str(member(member(v, "repo"), "name")), "/")
-		if !ok || owner == "" || name == "" {
-			return nil, false
-		}
-		ns := []named{{target: repoTarget(owner, name)}}
-		if login := str(member(member(v, "org"), "login")); login != "" {
-			ns = append(ns, named{target: orgTarget(login)})
-		}
-		return ns, true
-	}
-	return nil, false
 }
 
 // spool keeps the filtered answer until its header is known: in memory up

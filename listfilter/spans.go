@@ -13,89 +13,99 @@ import (
 //
 // fastjson parses one contiguous copy of its input, and every key it hands
 // out is a slice of that copy unless reading it undid an escape. In an
-// answer without a single backslash nothing is escaped, so a key's
-// distance from the answer's first key in the copy is its distance in the
-// answer. The address is only compared, never turned back into a pointer.
-// Every element's start is checked against the answer's bytes (its first
-// key where the mapping puts it, then `{`, and `,` and `}` before that),
-// and anything that does not fit makes spans report false: the caller
-// marshals instead, as it does for answers with escapes.
+// answer without a single backslash, which is the only kind the caller
+// asks about, nothing is escaped, so a key's distance from the answer's
+// first key in the copy is its distance in the answer. The address is only
+// compared, never turned back into a pointer. Each element's start is
+// checked against the answer's bytes (its first key where the mapping puts
+// it, then `{` before it); its end is the `}` before the `,` before the
+// next element's start, or where a scan of it ends.
 //
-// top is the answer's parsed value and items the list's elements; spans
-// appends to dst and returns it.
-func spans(held []byte, top *fastjson.Value, items []*fastjson.Value, dst [][2]int) ([][2]int, bool) {
-	if len(items) == 0 || bytes.IndexByte(held, '\\') >= 0 {
-		return dst, false
+// firsts are the elements' first keys (nil: none). spans appends one span
+// per element to dst, {0, 0} for an element it could not place (an empty
+// object, anything not an object), and returns dst.
+func spans(held []byte, top *fastjson.Value, firsts [][]byte, dst [][2]int) [][2]int {
+	base, ok := anchor(held, top, firsts[0])
+	n := len(dst)
+	for _, k := range firsts {
+		start := -1
+		if ok && k != nil {
+			start = startOf(held, base, k)
+		}
+		dst = append(dst, [2]int{start, 0})
 	}
-	base, ok := anchor(held, top)
-	if !ok {
-		return dst, false
-	}
-	prevStart := -1
-	for i, el := range items {
-		k, ok := firstKey(el)
-		if !ok {
-			return dst, false
+	starts := dst[n:]
+	prev := -1
+	for i := range starts {
+		start := starts[i][0]
+		if start <= prev {
+			// Not placed, or not after the element before it: whatever
+			// went wrong, this element is marshalled.
+			starts[i] = [2]int{}
+			continue
 		}
-		a := uintptr(unsafe.Pointer(unsafe.SliceData(k)))
-		if a < base || a-base > uintptr(len(held)) {
-			return dst, false
-		}
-		off := int(a - base)
-		if off < 2 || off+len(k) >= len(held) || held[off-1] != '"' || held[off+len(k)] != '"' || !bytes.Equal(held[off:off+len(k)], k) {
-			return dst, false
-		}
-		start := back(held, off-2)
-		if start <= prevStart || held[start] != '{' {
-			return dst, false
-		}
-		if i > 0 {
-			// The previous element ends at the `}` before this one's `,`.
-			c := back(held, start-1)
-			if c <= prevStart || held[c] != ',' {
-				return dst, false
+		prev = start
+		end := -1
+		if i+1 < len(starts) && starts[i+1][0] > start {
+			// The `}` before the `,` before the next element.
+			if c := back(held, starts[i+1][0]-1); c > start && held[c] == ',' {
+				if e := back(held, c-1); e > start && held[e] == '}' {
+					end = e + 1
+				}
 			}
-			end := back(held, c-1)
-			if end <= prevStart || held[end] != '}' {
-				return dst, false
+		} else {
+			var s scanState
+			if e, done := s.scan(held, start); done && held[e-1] == '}' {
+				end = e
 			}
-			dst[len(dst)-1][1] = end + 1
 		}
-		dst = append(dst, [2]int{start, -1})
-		prevStart = start
+		if end < 0 {
+			starts[i] = [2]int{}
+			continue
+		}
+		starts[i][1] = end
 	}
-	// The last element ends where a scan of it from its start ends.
-	var s scanState
-	end, done := s.scan(held, prevStart)
-	if !done || held[end-1] != '}' {
-		return dst, false
+	return dst
+}
+
+// startOf returns where the object whose first key is k starts in held,
+// or -1 when k does not lie where base says it does.
+func startOf(held []byte, base uintptr, k []byte) int {
+	a := uintptr(unsafe.Pointer(unsafe.SliceData(k)))
+	if a < base || a-base > uintptr(len(held)) {
+		return -1
 	}
-	dst[len(dst)-1][1] = end
-	return dst, true
+	off := int(a - base)
+	if off < 2 || off+len(k) >= len(held) || held[off-1] != '"' || held[off+len(k)] != '"' || !bytes.Equal(held[off:off+len(k)], k) {
+		return -1
+	}
+	start := back(held, off-2)
+	if start < 0 || held[start] != '{' {
+		return -1
+	}
+	return start
 }
 
 // anchor returns the address in the parser's copy that corresponds to the
-// start of held: the address of the answer's first key (the top-level
-// object's, or the first element's of a top-level array) less its offset.
-func anchor(held []byte, top *fastjson.Value) (uintptr, bool) {
+// start of held: the address of the answer's first key less its offset.
+// That key is the top-level object's, or first, the first key of a
+// top-level array's first element.
+func anchor(held []byte, top *fastjson.Value, first []byte) (uintptr, bool) {
 	i := skipSpace(held, 0)
-	v := top
+	k, ok := first, first != nil
 	if i < len(held) && held[i] == '[' {
-		a, err := top.Array()
-		if err != nil || len(a) == 0 {
-			return 0, false
-		}
-		v, i = a[0], skipSpace(held, i+1)
+		i = skipSpace(held, i+1)
+	} else {
+		k, ok = firstKey(top)
 	}
-	if i >= len(held) || held[i] != '{' {
+	if !ok || i >= len(held) || held[i] != '{' {
 		return 0, false
 	}
 	if i = skipSpace(held, i+1); i >= len(held) || held[i] != '"' {
 		return 0, false
 	}
-	k, ok := firstKey(v)
 	// (k lies in the parser's memory: it is read, never appended to.)
-	if !ok || i+1+len(k) >= len(held) || !bytes.Equal(held[i+1:i+1+len(k)], k) || held[i+1+len(k)] != '"' {
+	if i+1+len(k) >= len(held) || !bytes.Equal(held[i+1:i+1+len(k)], k) || held[i+1+len(k)] != '"' {
 		return 0, false
 	}
 	return uintptr(unsafe.Pointer(unsafe.SliceData(k))) - uintptr(i+1), true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -25,24 +26,25 @@ func cuts(t *testing.T, answer []byte, route string) [][]byte {
 			t.Fatal(err)
 		}
 	}
-	src := &streamed{fr: fr, parser: &fastjson.Parser{}}
+	src := &streamed{fr: fr, parser: &fastjson.Parser{}, kind: Repo}
 	var out [][]byte
+	var m members
 	for {
-		v, el, err := src.next()
+		v, err := src.next(&m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if el == nil {
+		if v == nil {
 			return out
 		}
 		out = append(out, v)
 	}
 }
 
-// TestSpans: where spans finds an answer's elements is where the
-// streaming reading cuts them, white space and all; answers it cannot
-// place for certain (an escape anywhere, an element that is not an object
-// with a member) are left to marshalling.
+// TestSpans: where spans places an answer's elements is where the
+// streaming reading cuts them, white space and all. An element it cannot
+// place (an empty object, anything not an object) is left to marshalling,
+// and so is every element when the answer's first one gives no anchor.
 func TestSpans(t *testing.T) {
 	page, err := os.ReadFile("testdata/user-repos-30.json")
 	if err != nil {
@@ -56,17 +58,15 @@ func TestSpans(t *testing.T) {
 	for _, tc := range []struct {
 		name, route string
 		answer      []byte
-		ok          bool
+		placed      string // per element: p placed, - not
 	}{
-		{"a page of 30 GitHub repositories", "/user/repos", page, true},
-		{"the page indented", "/user/repos", indented.Bytes(), true},
-		{"a search answer with white space", "/search/repositories", search, true},
-		{"one element", "/user/repos", []byte(list(mixed[3])), true},
-		{"an escape anywhere", "/user/repos", []byte(list(mixed[3], `{"full_name":"bob/x","description":"\"q\""}`)), false},
-		{"an escaped key", "/user/repos", []byte(list(`{"full\u005fname":"bob/x"}`)), false},
-		{"an empty element", "/user/repos", []byte(list(mixed[3], `{}`, mixed[4])), false},
-		{"an element that is not an object", "/user/repos", []byte(list(mixed[3], `7`, mixed[4])), false},
-		{"no elements", "/user/repos", []byte(`[]`), false},
+		{"a page of 30 GitHub repositories", "/user/repos", page, strings.Repeat("p", 30)},
+		{"the page indented", "/user/repos", indented.Bytes(), strings.Repeat("p", 30)},
+		{"a search answer with white space", "/search/repositories", search, "ppp"},
+		{"one element", "/user/repos", []byte(list(mixed[3])), "p"},
+		{"an empty element between", "/user/repos", []byte(list(mixed[3], `{}`, mixed[4], ` { } `, "\n"+pretty(mixed[0]))), "p-p-p"},
+		{"elements that are not objects", "/user/repos", []byte(list(mixed[3], `7`, `"s"`, `[{"id":1}]`, mixed[4], `null`)), "p---p-"},
+		{"the first element empty: no anchor", "/user/repos", []byte(list(`{}`, mixed[3], mixed[4])), "---"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p fastjson.Parser
@@ -82,19 +82,21 @@ func TestSpans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sp, ok := spans(tc.answer, top, items, nil)
-			if ok != tc.ok {
-				t.Fatalf("spans found: %v, want %v", ok, tc.ok)
+			firsts := make([][]byte, len(items))
+			for i, el := range items {
+				var m members
+				firsts[i] = m.read(Repo, el)
 			}
-			if !ok {
-				return
-			}
+			sp := spans(tc.answer, top, firsts, nil)
 			want := cuts(t, tc.answer, tc.route)
-			if len(sp) != len(want) {
-				t.Fatalf("%d spans, want %d", len(sp), len(want))
+			if len(sp) != len(want) || len(sp) != len(tc.placed) {
+				t.Fatalf("%d spans for %d elements", len(sp), len(want))
 			}
 			for i, s := range sp {
-				if got := tc.answer[s[0]:s[1]]; !bytes.Equal(got, want[i]) {
+				if placed := s[1] > 0; placed != (tc.placed[i] == 'p') {
+					t.Fatalf("element %d placed: %v, want %c", i, placed, tc.placed[i])
+				}
+				if got := tc.answer[s[0]:s[1]]; s[1] > 0 && !bytes.Equal(got, want[i]) {
 					t.Fatalf("element %d: %q, want %q", i, got, want[i])
 				}
 			}
