@@ -25,6 +25,9 @@ import (
 // per element to dst, {0, 0} for an element it could not place (an empty
 // object, anything not an object), and returns dst.
 func spans(held []byte, top *fastjson.Value, firsts [][]byte, dst [][2]int) [][2]int {
+	if len(firsts) == 0 {
+		return dst
+	}
 	base, ok := anchor(held, top, firsts[0])
 	n := len(dst)
 	for _, k := range firsts {
