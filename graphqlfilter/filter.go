@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,13 +57,11 @@ type Filter struct {
 	Batch  bool
 	Decide Decider
 
-	ctx       context.Context
-	arena     fastjson.Arena
-	path      []any
-	errs      []*fastjson.Value
-	removed   int
-	owners    []string
-	byReason  [enforce.NumReasons]int
+	ctx   context.Context
+	arena fastjson.Arena
+	path  []any
+	errs  []*fastjson.Value
+	answerbody.Tally
 	decisions map[string]Verdict
 	locators  map[*Plan]*locator
 }
@@ -82,13 +79,6 @@ func (f *Filter) locatorFor(p *Plan) *locator {
 	f.locators[p] = l
 	return l
 }
-
-// Removed reports how many objects the check nulled and whose they were
-// (lowercase logins, sorted, without repeats).
-func (f *Filter) Removed() (int, []string) { return f.removed, f.owners }
-
-// RemovedBy reports how many objects were nulled for each reason.
-func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
 
 // Check filters the answer: it nulls every object the token may not read,
 // adds a FORBIDDEN error for each, and strips the fields the gateway added.
@@ -147,13 +137,7 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 	} else if err := f.response(v, f.Plans[0]); err != nil {
 		return err
 	}
-	if f.removed > 0 {
-		h.Del("ETag")
-		h.Del("Last-Modified")
-		slices.Sort(f.owners)
-		f.owners = slices.Compact(f.owners)
-		h.Set("X-PAT-Policy", "partial-results; organizations="+strings.Join(f.owners, ","))
-	}
+	f.Mark(h)
 	b := v.MarshalTo(raw[:0])
 	h.Del("Content-Encoding")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
@@ -413,7 +397,7 @@ func (f *Filter) decide(t target.Target, res target.Resource) Verdict {
 	}
 	f.decisions[key] = vd
 	if !vd.Keep {
-		f.owners = append(f.owners, strings.ToLower(t.Owner))
+		f.Owner(t.Owner)
 	}
 	return vd
 }
@@ -426,10 +410,7 @@ func (f *Filter) undetermined(why string) Verdict {
 // refuse records a nulled object and its FORBIDDEN error, at the path
 // the client named it by.
 func (f *Filter) refuse(vd Verdict) {
-	f.removed++
-	if int(vd.Reason) < len(f.byReason) {
-		f.byReason[vd.Reason]++
-	}
+	f.Remove(vd.Reason)
 	a := &f.arena
 	path := a.NewArray()
 	for i, p := range f.path {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,19 +67,10 @@ type Filter struct {
 	MaxAnswer  int64
 	MaxLookups int
 
-	removed   int
-	owners    []string
-	byReason  [enforce.NumReasons]int
+	answerbody.Tally
 	mu        sync.Mutex
 	decisions map[string]Verdict // per owner/name or org, within this answer
 }
-
-// Removed reports how many elements the check removed and whose they
-// were (lowercase logins, sorted).
-func (f *Filter) Removed() (int, []string) { return f.removed, f.owners }
-
-// RemovedBy reports how many elements were removed for each reason.
-func (f *Filter) RemovedBy() [enforce.NumReasons]int { return f.byReason }
 
 // Check filters the answer. Redirects, 304s and errors carry no list and
 // pass untouched; a 200 must be the route's JSON, and any other success
@@ -112,15 +102,7 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 		return err
 	}
 	h.Del("Content-Encoding")
-	if f.removed > 0 {
-		// The answer is not the upstream's any more: a validator of it
-		// would let a cache serve the upstream's to someone else.
-		h.Del("ETag")
-		h.Del("Last-Modified")
-		slices.Sort(f.owners)
-		f.owners = slices.Compact(f.owners)
-		h.Set("X-PAT-Policy", "partial-results; organizations="+strings.Join(f.owners, ","))
-	}
+	f.Mark(h)
 	h.Set("Content-Length", strconv.FormatInt(sp.n, 10))
 	return sp.writeTo(out)
 }
@@ -247,9 +229,10 @@ func (o *objectOut) close() error {
 	if !o.sawList {
 		return fmt.Errorf("no %q in the answer", o.list)
 	}
-	if o.f.Route.Container == Items && (o.incomplete != nil || o.f.removed > 0) {
+	removed, _ := o.f.Removed()
+	if o.f.Route.Container == Items && (o.incomplete != nil || removed > 0) {
 		o.member([]byte(`"incomplete_results"`))
-		if o.f.removed > 0 {
+		if removed > 0 {
 			io.WriteString(o.w, "true")
 		} else {
 			o.w.Write(o.incomplete)
@@ -409,7 +392,8 @@ func (f *Filter) array(ctx context.Context, src elements, w io.Writer) error {
 	first := true
 	emit := func(p *pending) error {
 		if !p.keep {
-			f.remove(p.owner, p.reason)
+			f.Remove(p.reason)
+			f.Owner(p.owner)
 			return nil
 		}
 		if !first {
@@ -670,16 +654,6 @@ func (f *Filter) decide(ctx context.Context, n named) Verdict {
 	f.decisions[key] = v
 	f.mu.Unlock()
 	return v
-}
-
-func (f *Filter) remove(owner string, r enforce.Reason) {
-	f.removed++
-	if int(r) < len(f.byReason) {
-		f.byReason[r]++
-	}
-	if owner != "" {
-		f.owners = append(f.owners, strings.ToLower(owner))
-	}
 }
 
 // spool keeps the filtered answer until its header is known: in memory up

@@ -1,0 +1,46 @@
+package answerbody
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/patgate/patgate/enforce"
+)
+
+// TestTally: an answer that lost nothing keeps its header; one that lost
+// something loses its validators and names each owner once, in order,
+// lowercase, and the removals are counted by reason.
+func TestTally(t *testing.T) {
+	header := func() http.Header {
+		return http.Header{"Etag": {`"e"`}, "Last-Modified": {"Tue, 01 Dec 2026 10:00:00 GMT"}, "Link": {`<…?page=2>; rel="next"`}}
+	}
+	var none Tally
+	h := header()
+	none.Mark(h)
+	if h.Get("ETag") == "" || h.Get("Last-Modified") == "" || h.Get("X-PAT-Policy") != "" {
+		t.Fatalf("an answer that lost nothing: %v", h)
+	}
+
+	var tl Tally
+	for _, r := range []struct {
+		owner  string
+		reason enforce.Reason
+	}{{"Octo-Org", enforce.ReasonClassicRestricted}, {"acme", enforce.ReasonApprovalPending}, {"octo-org", enforce.ReasonClassicRestricted}, {"", enforce.ReasonUndetermined}} {
+		tl.Remove(r.reason)
+		tl.Owner(r.owner)
+	}
+	h = header()
+	tl.Mark(h)
+	if h.Get("ETag") != "" || h.Get("Last-Modified") != "" || h.Get("Link") == "" {
+		t.Errorf("header after removals: %v", h)
+	}
+	if got := h.Get("X-PAT-Policy"); got != "partial-results; organizations=acme,octo-org" {
+		t.Errorf("X-PAT-Policy %q", got)
+	}
+	n, owners := tl.Removed()
+	by := tl.RemovedBy()
+	if n != 4 || !slices.Equal(owners, []string{"acme", "octo-org"}) || by[enforce.ReasonClassicRestricted] != 2 || by[enforce.ReasonApprovalPending] != 1 || by[enforce.ReasonUndetermined] != 1 {
+		t.Errorf("removed %d %v, by reason %v", n, owners, by)
+	}
+}
