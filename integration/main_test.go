@@ -43,18 +43,38 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago. Nothing
-// holds it: another process may bind it before the caller does, which is
-// why startCaddy starts again with fresh ports when Caddy finds one taken.
+// freePort returns a loopback port that was free a moment ago and that no
+// earlier call in this test process returned. Nothing holds it: another
+// process may bind it before the caller does, which is why startCaddy
+// starts again with fresh ports when Caddy finds one taken. Within the
+// process, though, two calls never agree: the kernel may hand the same
+// port out again once the probe closed it, and Caddy binds its listeners
+// with SO_REUSEPORT, so its admin endpoint and a site given the same port
+// would both start and share the connections (a site answering "404 page
+// not found" from the admin API).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+// handedOut are the ports freePort returned.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // needTool returns the path of an outside program a test drives. When it is
 // missing the test fails in CI (CI=true), where .ci/run installs every such

@@ -124,6 +124,11 @@ func main() {
 	}
 	writeFeed(1)
 	port, admin := freePort(), freePort()
+	for admin == port {
+		// Caddy binds with SO_REUSEPORT: its admin API and the site would
+		// both start on one port and share its connections.
+		admin = freePort()
+	}
 	config := func(logAllowed bool) string {
 		extra := ""
 		if logAllowed {
