@@ -58,3 +58,18 @@ func Open(status int, h http.Header, body io.Reader) (r io.Reader, closeFn func(
 		return nil, nop, false, fmt.Errorf("%w: %s", ErrEncoding, enc)
 	}
 }
+
+// Read hands read the decoded JSON of an answer to check (Open), and
+// copies to out, untouched, an answer that carries nothing to check.
+func Read(status int, h http.Header, body io.Reader, out io.Writer, read func(io.Reader) error) error {
+	r, closeFn, pass, err := Open(status, h, body)
+	if pass {
+		_, err := io.Copy(out, r)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return read(r)
+}

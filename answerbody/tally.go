@@ -3,6 +3,7 @@ package answerbody
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/patgate/patgate/enforce"
@@ -39,12 +40,14 @@ func (t *Tally) Removed() (int, []string) { return t.n, t.owners }
 // RemovedBy reports how many were removed for each reason.
 func (t *Tally) RemovedBy() [enforce.NumReasons]int { return t.byReason }
 
-// Mark sets the header of an answer that lost something (SPEC §10):
-// the validators go, since the answer is not the upstream's any more and
-// a cache revalidating with them would be handed the upstream's to
-// someone else, and X-PAT-Policy names the owners. An answer that lost
-// nothing keeps its header.
-func (t *Tally) Mark(h http.Header) {
+// Mark sets the header of a checked answer of n bytes, which goes out
+// decoded. When it lost something (SPEC §10) the validators go, since the
+// answer is not the upstream's any more and a cache revalidating with them
+// would be handed the upstream's to someone else, and X-PAT-Policy names
+// the owners; an answer that lost nothing keeps them.
+func (t *Tally) Mark(h http.Header, n int64) {
+	h.Del("Content-Encoding")
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	if t.n == 0 {
 		return
 	}

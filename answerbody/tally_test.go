@@ -8,17 +8,18 @@ import (
 	"github.com/patgate/patgate/enforce"
 )
 
-// TestTally: an answer that lost nothing keeps its header; one that lost
+// TestTally: a checked answer goes out decoded with its own length; one
+// that lost nothing keeps its validators; one that lost
 // something loses its validators and names each owner once, in order,
 // lowercase, and the removals are counted by reason.
 func TestTally(t *testing.T) {
 	header := func() http.Header {
-		return http.Header{"Etag": {`"e"`}, "Last-Modified": {"Tue, 01 Dec 2026 10:00:00 GMT"}, "Link": {`<…?page=2>; rel="next"`}}
+		return http.Header{"Content-Encoding": {"gzip"}, "Content-Length": {"99"}, "Etag": {`"e"`}, "Last-Modified": {"Tue, 01 Dec 2026 10:00:00 GMT"}, "Link": {`<…?page=2>; rel="next"`}}
 	}
 	var none Tally
 	h := header()
-	none.Mark(h)
-	if h.Get("ETag") == "" || h.Get("Last-Modified") == "" || h.Get("X-PAT-Policy") != "" {
+	none.Mark(h, 7)
+	if h.Get("ETag") == "" || h.Get("Last-Modified") == "" || h.Get("X-PAT-Policy") != "" || h.Get("Content-Length") != "7" {
 		t.Fatalf("an answer that lost nothing: %v", h)
 	}
 
@@ -31,8 +32,8 @@ func TestTally(t *testing.T) {
 		tl.Owner(r.owner)
 	}
 	h = header()
-	tl.Mark(h)
-	if h.Get("ETag") != "" || h.Get("Last-Modified") != "" || h.Get("Link") == "" {
+	tl.Mark(h, 7)
+	if h.Get("ETag") != "" || h.Get("Last-Modified") != "" || h.Get("Link") == "" || h.Get("Content-Encoding") != "" || h.Get("Content-Length") != "7" {
 		t.Errorf("header after removals: %v", h)
 	}
 	if got := h.Get("X-PAT-Policy"); got != "partial-results; organizations=acme,octo-org" {

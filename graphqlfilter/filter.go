@@ -84,16 +84,12 @@ func (f *Filter) locatorFor(p *Plan) *locator {
 // adds a FORBIDDEN error for each, and strips the fields the gateway added.
 // Redirects, 304s and errors pass untouched.
 func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
-	body, closeBody, pass, err := answerbody.Open(status, h, body)
-	if pass {
-		// Redirects, 304s and errors carry no data.
-		_, err := io.Copy(out, body)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	defer closeBody()
+	return answerbody.Read(status, h, body, out, func(body io.Reader) error {
+		return f.check(ctx, h, body, out)
+	})
+}
+
+func (f *Filter) check(ctx context.Context, h http.Header, body io.Reader, out io.Writer) error {
 	buf := bytes.NewBuffer(nil)
 	if b, ok := answerBufs.Get().(*bytes.Buffer); ok {
 		buf = b
@@ -137,10 +133,8 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 	} else if err := f.response(v, f.Plans[0]); err != nil {
 		return err
 	}
-	f.Mark(h)
 	b := v.MarshalTo(raw[:0])
-	h.Del("Content-Encoding")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	f.Mark(h, int64(len(b)))
 	_, err = out.Write(b)
 	return err
 }

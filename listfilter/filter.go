@@ -77,16 +77,12 @@ type Filter struct {
 // (a 206 range of the list) is refused: those are errors, which the
 // handler answers with 502.
 func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.Reader, out io.Writer) error {
-	body, closeBody, pass, err := answerbody.Open(status, h, body)
-	if pass {
-		// Redirects, 304s and errors carry no list.
-		_, err := io.Copy(out, body)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	defer closeBody()
+	return answerbody.Read(status, h, body, out, func(body io.Reader) error {
+		return f.check(ctx, h, body, out)
+	})
+}
+
+func (f *Filter) check(ctx context.Context, h http.Header, body io.Reader, out io.Writer) error {
 	sp := &spool{}
 	if b, ok := spoolBufs.Get().(*bytes.Buffer); ok {
 		sp.buf = b
@@ -101,9 +97,7 @@ func (f *Filter) Check(ctx context.Context, status int, h http.Header, body io.R
 	if err := f.filter(ctx, body, sp); err != nil {
 		return err
 	}
-	h.Del("Content-Encoding")
-	f.Mark(h)
-	h.Set("Content-Length", strconv.FormatInt(sp.n, 10))
+	f.Mark(h, sp.n)
 	return sp.writeTo(out)
 }
 
